@@ -1,0 +1,231 @@
+"""Parameterised Qiskit circuits for MNIST classification.
+
+Every circuit comes as a :class:`CircuitSpec`, which unpacks as
+``(circuit, input_params, weight_params, observables)``:
+
+* ``circuit``: a :class:`~qiskit.circuit.QuantumCircuit` with no measurements;
+* ``input_params``: the :class:`~qiskit.circuit.ParameterVector` of the data features;
+* ``weight_params``: the :class:`~qiskit.circuit.ParameterVector` of the trainable angles;
+* ``observables``: one :class:`~qiskit.quantum_info.SparsePauliOp` per wire, ``Z`` on wire ``i``
+  (Qiskit's qubit order: wire ``i`` is the ``i``-th character from the *right* of a Pauli label).
+
+Bind values by these vectors (or dicts), never by ``circuit.parameters``, which Qiskit sorts by
+name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from qiskit.circuit import ParameterVector, QuantumCircuit
+from qiskit.quantum_info import SparsePauliOp
+
+ENTANGLEMENTS = ("linear", "circular", "full")
+ROTATIONS = ("rx", "ry", "rz")
+
+
+class CircuitSpec(NamedTuple):
+    """A circuit with its input and weight parameters and its observables."""
+
+    circuit: QuantumCircuit
+    input_params: ParameterVector
+    weight_params: ParameterVector
+    observables: list[SparsePauliOp]
+
+    @property
+    def num_qubits(self) -> int:
+        return self.circuit.num_qubits
+
+
+def _z_observables(n_qubits: int) -> list[SparsePauliOp]:
+    return [
+        SparsePauliOp.from_sparse_list([("Z", [wire], 1.0)], num_qubits=n_qubits)
+        for wire in range(n_qubits)
+    ]
+
+
+def _entangling_pairs(n_qubits: int, entanglement: str) -> list[tuple[int, int]]:
+    if entanglement == "linear":
+        return [(i, i + 1) for i in range(n_qubits - 1)]
+    if entanglement == "circular":
+        pairs = [(i, i + 1) for i in range(n_qubits - 1)]
+        return pairs + [(n_qubits - 1, 0)] if n_qubits > 2 else pairs
+    return [(i, j) for i in range(n_qubits) for j in range(i + 1, n_qubits)]
+
+
+def _check_options(
+    n_qubits: int, reps: int, n_features: int, entanglement: str, rotations: Sequence[str]
+) -> None:
+    if not isinstance(n_qubits, int) or n_qubits < 1:
+        raise ValueError(f"n_qubits must be a positive integer, got {n_qubits!r}")
+    if not isinstance(reps, int) or reps < 1:
+        raise ValueError(f"reps must be a positive integer, got {reps!r}")
+    if not isinstance(n_features, int) or n_features < 1:
+        raise ValueError(f"n_features must be a positive integer, got {n_features!r}")
+    if entanglement not in ENTANGLEMENTS:
+        raise ValueError(f"entanglement must be one of {ENTANGLEMENTS}, got {entanglement!r}")
+    if not rotations or any(gate not in ROTATIONS for gate in rotations):
+        raise ValueError(
+            f"rotations must be a non-empty sequence drawn from {ROTATIONS}, got {rotations!r}"
+        )
+
+
+def layered_circuit(
+    n_qubits: int = 10,
+    reps: int = 2,
+    *,
+    n_features: int | None = None,
+    reupload: bool = True,
+    input_scaling: bool = False,
+    entanglement: str = "linear",
+    rotations: Sequence[str] = ("rx", "ry"),
+) -> CircuitSpec:
+    """A layered classifier circuit; ``reps=1`` with the defaults is the seed circuit.
+
+    Each layer is: an encoding layer (feature ``j`` as an ``RX`` angle on wire ``j % n_qubits``;
+    a feature that lands on an already-encoded wire alternates ``RZ``/``RX``), a CNOT
+    entangling layer, then one trainable rotation per wire for each gate in ``rotations``.
+
+    Parameters
+    ----------
+    n_qubits : int
+        Number of wires, also the number of ``Z`` observables.
+    reps : int
+        Number of layers.
+    n_features : int, optional
+        Number of input features; defaults to ``n_qubits``.
+    reupload : bool
+        Encode the features again at the start of every layer (data re-uploading);
+        otherwise only in the first layer.
+    input_scaling : bool
+        Multiply each encoded feature by its own trainable weight (one per feature and
+        encoding layer), so the circuit learns its angle scale.
+    entanglement : {"linear", "circular", "full"}
+        CNOT pattern: neighbours, neighbours plus last-to-first, or all pairs ``i < j``.
+    rotations : sequence of {"rx", "ry", "rz"}
+        The trainable single-qubit rotations of each layer, in order.
+
+    Returns
+    -------
+    CircuitSpec
+        Unpacks as ``(circuit, input_params, weight_params, observables)``. Weight order:
+        layer by layer; within a layer, the input scales (if any, one per feature) come
+        first, then the rotations gate by gate, wire by wire.
+
+    Examples
+    --------
+    >>> from qmnist_qiskit.circuits import layered_circuit
+    >>> qc, x, theta, obs = layered_circuit(3, reps=2, input_scaling=True)
+    >>> qc.num_qubits, len(x), len(theta), len(obs)
+    (3, 3, 18, 3)
+    >>> print(qc.draw("text", fold=-1))  # doctest: +SKIP
+    """
+    n_features = n_qubits if n_features is None else n_features
+    rotations = tuple(rotations)
+    _check_options(n_qubits, reps, n_features, entanglement, rotations)
+    encodings = reps if reupload else 1
+    n_scales = n_features * encodings if input_scaling else 0
+    n_weights = n_scales + reps * len(rotations) * n_qubits
+    inputs = ParameterVector("x", n_features)
+    weights = ParameterVector("θ", n_weights)
+    circuit = QuantumCircuit(n_qubits, name=f"layered_{n_qubits}q_{reps}r")
+    pairs = _entangling_pairs(n_qubits, entanglement)
+    position = 0
+    for layer in range(reps):
+        if layer < encodings:
+            for feature in range(n_features):
+                wire = feature % n_qubits
+                angle = inputs[feature]
+                if input_scaling:
+                    angle = weights[position] * angle
+                    position += 1
+                gate = "rz" if (feature // n_qubits) % 2 else "rx"
+                getattr(circuit, gate)(angle, wire)
+        for control, target in pairs:
+            circuit.cx(control, target)
+        for gate in rotations:
+            for wire in range(n_qubits):
+                getattr(circuit, gate)(weights[position], wire)
+                position += 1
+    return CircuitSpec(circuit, inputs, weights, _z_observables(n_qubits))
+
+
+def seed_circuit(n_qubits: int = 10) -> CircuitSpec:
+    """The original forum circuit, exactly.
+
+    ``RX(x_i)`` on wire ``i``; ``CNOT(i, i+1)`` for ``i = 0..n-2``; ``RX(θ_i)`` on wire ``i``;
+    ``RY(θ_{n+i})`` on wire ``i``. ``observables[i]`` is ``Z`` on wire ``i``, the score of
+    class ``i``.
+
+    Parameters
+    ----------
+    n_qubits : int
+        Number of wires (10 in the original: one per MNIST class).
+
+    Returns
+    -------
+    CircuitSpec
+        ``(circuit, input_params, weight_params, observables)`` with ``len(input_params) ==
+        n_qubits`` and ``len(weight_params) == 2 * n_qubits``.
+
+    Examples
+    --------
+    >>> from qmnist_qiskit.circuits import seed_circuit
+    >>> qc, x, theta, obs = seed_circuit(3)
+    >>> print(qc.draw("text"))  # doctest: +NORMALIZE_WHITESPACE
+         ┌──────────┐     ┌──────────┐┌──────────┐
+    q_0: ┤ Rx(x[0]) ├──■──┤ Rx(θ[0]) ├┤ Ry(θ[3]) ├────────────
+         ├──────────┤┌─┴─┐└──────────┘├──────────┤┌──────────┐
+    q_1: ┤ Rx(x[1]) ├┤ X ├─────■──────┤ Rx(θ[1]) ├┤ Ry(θ[4]) ├
+         ├──────────┤└───┘   ┌─┴─┐    ├──────────┤├──────────┤
+    q_2: ┤ Rx(x[2]) ├────────┤ X ├────┤ Rx(θ[2]) ├┤ Ry(θ[5]) ├
+         └──────────┘        └───┘    └──────────┘└──────────┘
+    >>> [op.paulis[0].to_label() for op in obs]
+    ['IIZ', 'IZI', 'ZII']
+    """
+    spec = layered_circuit(n_qubits, reps=1, rotations=("rx", "ry"), entanglement="linear")
+    spec.circuit.name = f"seed_{n_qubits}q"
+    return spec
+
+
+PRESETS = ("seed", "layered", "reupload")
+
+
+def preset_circuit(
+    name: str,
+    n_qubits: int = 10,
+    reps: int = 2,
+    *,
+    n_features: int | None = None,
+    entanglement: str = "linear",
+) -> CircuitSpec:
+    """Circuit presets by name, as used by the classifier's ``ansatz`` argument.
+
+    * ``"seed"``: the original circuit (``reps`` and ``entanglement`` are ignored);
+    * ``"layered"``: :func:`layered_circuit` with encoding in the first layer only;
+    * ``"reupload"``: data re-uploading in every layer with trainable input scaling and
+      ``RY``/``RZ`` rotations.
+    """
+    if name == "seed":
+        if n_features not in (None, n_qubits):
+            raise ValueError(
+                f"the seed circuit encodes one feature per wire: n_features={n_features} "
+                f"!= n_qubits={n_qubits}"
+            )
+        return seed_circuit(n_qubits)
+    if name == "layered":
+        return layered_circuit(
+            n_qubits, reps, n_features=n_features, reupload=False, entanglement=entanglement
+        )
+    if name == "reupload":
+        return layered_circuit(
+            n_qubits,
+            reps,
+            n_features=n_features,
+            reupload=True,
+            input_scaling=True,
+            entanglement=entanglement,
+            rotations=("ry", "rz"),
+        )
+    raise ValueError(f"unknown ansatz {name!r}; choose one of {PRESETS}")
