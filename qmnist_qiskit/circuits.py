@@ -229,3 +229,18 @@ def preset_circuit(
             rotations=("ry", "rz"),
         )
     raise ValueError(f"unknown ansatz {name!r}; choose one of {PRESETS}")
+
+
+def input_scale_mask(spec: CircuitSpec) -> list[bool]:
+    """For each weight, whether it multiplies an input in some gate angle (an input scale).
+
+    Such weights start at 1 (the feature's own angle); rotation weights start elsewhere.
+    """
+    inputs = set(spec.input_params)
+    scales: set = set()
+    for instruction in spec.circuit.data:
+        for angle in instruction.operation.params:
+            parameters = getattr(angle, "parameters", set())
+            if parameters & inputs:
+                scales |= parameters - inputs
+    return [weight in scales for weight in spec.weight_params]

@@ -1,0 +1,47 @@
+"""Small torch helpers shared by the estimators: devices and seeding."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+from qmnist_qiskit.exceptions import QMNISTError
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """A torch device, or :class:`QMNISTError` when CUDA is asked for and absent."""
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"unknown torch device {device!r}") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise QMNISTError(
+            f"device {device!r} asked for CUDA, but torch sees no CUDA GPU here; "
+            "use device='cpu' or install a CUDA build of torch on a machine with a GPU"
+        )
+    return resolved
+
+
+def seed_from(random_state: int | np.random.RandomState | None) -> int:
+    """A torch seed drawn from a scikit-learn ``random_state``."""
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(2**31 - 1))
+    if random_state is None:
+        return int(np.random.default_rng().integers(2**31 - 1))
+    return int(random_state)
+
+
+@contextmanager
+def seeded(random_state: int | np.random.RandomState | None) -> Iterator[torch.Generator]:
+    """Seed torch's global generator inside the block (restored after) and yield a generator.
+
+    Module initialisation draws from the global generator; shuffling uses the yielded one,
+    so the same ``random_state`` gives the same model without touching the caller's state.
+    """
+    seed = seed_from(random_state)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield torch.Generator().manual_seed(seed + 1)

@@ -1,0 +1,132 @@
+"""Mini-batch training of a classifier module with softmax cross-entropy.
+
+One epoch loop serves ``fit`` and ``partial_fit``; it records per-epoch history, keeps
+the best weights under early stopping, and stops cleanly on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop}
+
+
+def make_optimizer(name: str, parameter_groups: list[dict], learning_rate: float):
+    """A torch optimiser by name (``"adam"``, ``"sgd"``, ``"rmsprop"``)."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {tuple(OPTIMIZERS)}, got {name!r}")
+    return OPTIMIZERS[name](parameter_groups, lr=learning_rate)
+
+
+@dataclass
+class EarlyStopping:
+    """Stop when the validation loss has not improved by ``tol`` for ``patience`` epochs."""
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    patience: int
+    tol: float
+    best_loss: float = float("inf")
+    best_state: dict | None = None
+    epochs_without_improvement: int = 0
+    stopped: bool = field(default=False)
+
+    def update(self, module: nn.Module, loss: float) -> None:
+        if loss < self.best_loss - self.tol:
+            self.best_loss = loss
+            self.best_state = copy.deepcopy(module.state_dict())
+            self.epochs_without_improvement = 0
+        else:
+            self.epochs_without_improvement += 1
+            self.stopped = self.epochs_without_improvement >= self.patience
+
+
+def evaluate(
+    module: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int = 8192
+) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``module`` on ``(inputs, targets)``."""
+    total_loss = 0.0
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(inputs), batch_size):
+            logits = module(inputs[start : start + batch_size])
+            target = targets[start : start + batch_size]
+            total_loss += nn.functional.cross_entropy(logits, target, reduction="sum").item()
+            correct += int((logits.argmax(dim=1) == target).sum())
+    return total_loss / len(inputs), correct / len(inputs)
+
+
+def run_epochs(
+    module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int,
+    generator: torch.Generator,
+    history: list[dict],
+    early_stopping: EarlyStopping | None = None,
+    verbose: int = 0,
+) -> bool:
+    """Train for up to ``epochs`` epochs, appending one dict per epoch to ``history``.
+
+    Each entry holds ``epoch``, ``loss`` (mean training loss over the epoch's batches),
+    ``accuracy`` (on the batches as they were seen), ``seconds`` and, with early
+    stopping, ``val_loss`` and ``val_accuracy``. Returns ``False`` when interrupted with
+    Ctrl-C: the module then keeps the weights of its last completed step (or, with early
+    stopping, its best ones).
+    """
+    progress = tqdm(total=epochs, desc="training", unit="epoch", disable=verbose <= 0)
+    completed = True
+    try:
+        for _ in range(epochs):
+            start = time.perf_counter()
+            order = torch.randperm(len(inputs), generator=generator)
+            total_loss = 0.0
+            correct = 0
+            for batch in order.split(batch_size):
+                logits = module(inputs[batch])
+                loss = nn.functional.cross_entropy(logits, targets[batch])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total_loss += loss.item() * len(batch)
+                correct += int((logits.detach().argmax(dim=1) == targets[batch]).sum())
+            record = {
+                "epoch": len(history) + 1,
+                "loss": total_loss / len(inputs),
+                "accuracy": correct / len(inputs),
+            }
+            if early_stopping is not None:
+                val_loss, val_accuracy = evaluate(
+                    module, early_stopping.inputs, early_stopping.targets
+                )
+                record.update(val_loss=val_loss, val_accuracy=val_accuracy)
+                early_stopping.update(module, val_loss)
+            record["seconds"] = time.perf_counter() - start
+            history.append(record)
+            progress.update()
+            progress.set_postfix(loss=f"{record['loss']:.4f}", acc=f"{record['accuracy']:.3f}")
+            if early_stopping is not None and early_stopping.stopped:
+                break
+    except KeyboardInterrupt:
+        completed = False
+        warnings.warn(
+            f"training interrupted after {len(history)} epoch(s); the model keeps its "
+            "current weights and can be used or trained further",
+            UserWarning,
+            stacklevel=3,
+        )
+    finally:
+        progress.close()
+    if early_stopping is not None and early_stopping.best_state is not None:
+        module.load_state_dict(early_stopping.best_state)
+    return completed
