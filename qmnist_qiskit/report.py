@@ -1,0 +1,67 @@
+"""``qmnist report``: plots and a Markdown report for a model saved by ``qmnist train``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from qmnist_qiskit.classifier import QuantumMNISTClassifier
+from qmnist_qiskit.plots import (
+    circuit_figure,
+    confusion_matrix_figure,
+    save_figure,
+    training_curves,
+)
+
+MODEL_FILE = "model.safetensors"
+
+
+def write_report(model_dir: str | Path, X: np.ndarray, y: np.ndarray) -> Path:
+    """Write ``training_curves.png``, ``confusion_matrix.png``, ``circuit.png`` and
+    ``report.md`` into ``model_dir``, evaluating the saved model on ``(X, y)``."""
+    model_dir = Path(model_dir)
+    classifier = QuantumMNISTClassifier.load(model_dir / MODEL_FILE)
+    predictions = classifier.predict(X)
+    accuracy = float(np.mean(predictions == y))
+    save_figure(training_curves(classifier.history_), model_dir / "training_curves.png")
+    save_figure(
+        confusion_matrix_figure(y, predictions, labels=classifier.classes_),
+        model_dir / "confusion_matrix.png",
+    )
+    circuit = classifier.circuit_.circuit
+    save_figure(circuit_figure(circuit), model_dir / "circuit.png")
+    params = classifier.get_params(deep=False)
+    settings = "\n".join(f"| `{key}` | `{value!r}` |" for key, value in sorted(params.items()))
+    last = classifier.history_[-1] if classifier.history_ else {}
+    report = f"""# qmnist_qiskit model report
+
+- Test accuracy: **{accuracy:.2%}** on {len(y)} images
+- Final training loss: {last.get("loss", float("nan")):.4f}; epochs: {len(classifier.history_)}
+- Circuit: {circuit.num_qubits} qubits, depth {circuit.depth()}, \
+{len(classifier.circuit_.weight_params)} trainable angles, \
+{sum(circuit.count_ops().values())} gates; engine `{classifier.engine}`
+
+## Training curves
+![training curves](training_curves.png)
+
+## Confusion matrix
+![confusion matrix](confusion_matrix.png)
+
+## Circuit
+![circuit](circuit.png)
+
+## Settings
+| parameter | value |
+|---|---|
+{settings}
+
+## History
+```json
+{json.dumps(classifier.history_, indent=1)}
+```
+"""
+    path = model_dir / "report.md"
+    path.write_text(report)
+    return path
