@@ -89,7 +89,8 @@ def _resolve_mirrors(mirrors: Sequence[str] | None) -> tuple[str, ...]:
         url = mirror.strip()
         if not url:
             continue
-        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"{source}: {url!r} is not an http:// or https:// base URL")
         urls.append(url if url.endswith("/") else f"{url}/")
     if not urls:
