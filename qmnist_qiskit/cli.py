@@ -84,8 +84,9 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
 def _load(args: argparse.Namespace, subset: str) -> tuple[np.ndarray, np.ndarray]:
     from qmnist_qiskit.data import fetch_mnist, load_mnist
 
-    path = fetch_mnist(progress=not getattr(args, "quiet", False)) if args.download else None
-    return load_mnist(args.data_dir or path, subset=subset)
+    if args.download and args.data_dir is None:
+        args.data_dir = fetch_mnist(progress=not getattr(args, "quiet", False))
+    return load_mnist(args.data_dir, subset=subset)
 
 
 def _stratified_subset(
