@@ -15,6 +15,9 @@ from tqdm.auto import tqdm
 
 from qmnist_qiskit.torch_utils import resolve_device, seeded
 
+# Codes beyond the central 99% of the training codes are clipped to the ends of the range.
+_TAIL = 0.005
+
 
 class _AutoencoderModule(nn.Module):
     def __init__(self, n_inputs: int, hidden: tuple[int, ...], n_components: int, scale: float):
@@ -23,7 +26,7 @@ class _AutoencoderModule(nn.Module):
         encoder: list[nn.Module] = []
         for width_in, width_out in zip(widths[:-1], widths[1:], strict=True):
             encoder += [nn.Linear(width_in, width_out), nn.ReLU()]
-        encoder += [nn.Linear(widths[-1], n_components), nn.Sigmoid()]
+        encoder.append(nn.Linear(widths[-1], n_components))
         decoder: list[nn.Module] = []
         back = (n_components, *reversed(hidden))
         for width_in, width_out in zip(back[:-1], back[1:], strict=True):
@@ -32,20 +35,36 @@ class _AutoencoderModule(nn.Module):
         self.encoder = nn.Sequential(*encoder)
         self.decoder = nn.Sequential(*decoder)
         self.scale = scale
+        self.register_buffer("low", torch.zeros(n_components))
+        self.register_buffer("high", torch.ones(n_components))
+
+    def reconstruct(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(pixels))
+
+    def set_code_range(self, pixels: torch.Tensor) -> None:
+        """Map the central 99% of the training codes onto ``[0, scale]``."""
+        with torch.no_grad():
+            codes = self.encoder(pixels)
+            self.low.copy_(torch.quantile(codes, _TAIL, dim=0))
+            self.high.copy_(torch.quantile(codes, 1 - _TAIL, dim=0))
+            self.high.copy_(torch.maximum(self.high, self.low + 1e-6))
 
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.scale * self.encoder(pixels)
+        unit = (self.encoder(pixels) - self.low) / (self.high - self.low)
+        return self.scale * unit.clamp(0.0, 1.0)
 
     def decode(self, angles: torch.Tensor) -> torch.Tensor:
-        return self.decoder(angles / self.scale)
+        return self.decoder(self.low + angles / self.scale * (self.high - self.low))
 
 
 class MNISTAutoencoder(TransformerMixin, BaseEstimator):
     """A fully connected torch autoencoder whose codes are rotation angles.
 
-    The encoder ends in a sigmoid times ``angle_scale``, so :meth:`transform` returns
-    values in ``[0, angle_scale]`` (``[0, pi]`` by default: the useful range of an ``RX``
-    encoding angle). The decoder mirrors the encoder and ends in a sigmoid (pixels in
+    The encoder ends in a linear bottleneck; after training, each code is mapped affinely
+    so that the central 99% of the training codes span ``[0, angle_scale]``, and clipped
+    there: :meth:`transform` returns values in ``[0, angle_scale]`` (``[0, pi]`` by default,
+    the useful range of an ``RX`` encoding angle). (A sigmoid bottleneck saturates and
+    wastes the range.) The decoder mirrors the encoder and ends in a sigmoid (pixels in
     ``[0, 1]``); training minimises the mean squared reconstruction error with Adam and
     uses no labels.
 
@@ -146,7 +165,7 @@ class MNISTAutoencoder(TransformerMixin, BaseEstimator):
             total = 0.0
             for batch in order.split(int(self.batch_size)):
                 target = pixels[batch]
-                loss = nn.functional.mse_loss(module.decode(module.encode(target)), target)
+                loss = nn.functional.mse_loss(module.reconstruct(target), target)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -159,6 +178,7 @@ class MNISTAutoencoder(TransformerMixin, BaseEstimator):
                 }
             )
             epochs.set_postfix(loss=f"{total / len(pixels):.4f}")
+        module.set_code_range(pixels)
         self.module_ = module.eval()
         return self
 
@@ -168,7 +188,7 @@ class MNISTAutoencoder(TransformerMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float32, reset=False)
         with torch.no_grad():
             codes = self.module_.encode(torch.as_tensor(X, device=self._device()))
-        return codes.cpu().numpy().astype(np.float64)
+        return np.clip(codes.cpu().numpy().astype(np.float64), 0.0, self.angle_scale)
 
     def inverse_transform(self, X) -> np.ndarray:
         """Pixels reconstructed from codes: shape ``(n_samples, n_features_in_)``."""
