@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from qmnist_qiskit.cli import build_parser, main
+
+
+def test_help_documents_every_option():
+    parser = build_parser()
+    help_text = parser.format_help()
+    for command in ("train", "evaluate", "gradcheck", "benchmark", "report"):
+        assert command in help_text
+    subparsers = parser._subparsers._group_actions[0].choices
+    for name, sub in subparsers.items():
+        for action in sub._actions:
+            if action.dest != "help":
+                assert action.help, f"{name} --{action.dest} has no help"
+
+
+def test_python_dash_m_runs_the_same_cli():
+    result = subprocess.run(
+        [sys.executable, "-m", "qmnist_qiskit", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "gradcheck" in result.stdout
+
+
+def test_train_evaluate_report(tmp_path, capsys):
+    output = tmp_path / "run"
+    status = main(
+        [
+            "train",
+            "--output",
+            str(output),
+            "--n-train",
+            "300",
+            "--n-test",
+            "100",
+            "--n-qubits",
+            "4",
+            "--reps",
+            "1",
+            "--epochs",
+            "2",
+            "--quiet",
+        ]
+    )
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "train accuracy" in printed and "test accuracy" in printed
+    for name in ("model.safetensors", "metrics.json", "history.json", "loss_curve.png"):
+        assert (output / name).is_file()
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["n_train"] == 300 and metrics["n_test"] == 100
+    assert 0 <= metrics["test_accuracy"] <= 1
+    assert len(json.loads((output / "history.json").read_text())) == 2
+
+    assert main(["evaluate", str(output), "--subset", "test"]) == 0
+    accuracy = float(capsys.readouterr().out.split(":")[-1])
+    assert accuracy == pytest.approx(
+        json.loads((output / "metrics.json").read_text())["test_accuracy"], abs=0.01
+    )
+
+    assert main(["report", str(output), "--n-test", "100"]) == 0
+    report = (output / "report.md").read_text()
+    assert "Test accuracy" in report
+    for name in ("training_curves.png", "confusion_matrix.png", "circuit.png"):
+        assert (output / name).stat().st_size > 1000
+
+
+def test_errors_exit_with_status_2(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "nothing")]) == 2
+    assert "no such model file" in capsys.readouterr().err
+    assert main(["train", "--output", str(tmp_path), "--epochs", "0"]) == 2
+    assert "epochs must be a positive integer" in capsys.readouterr().err
+    assert main(["train", "--output", str(tmp_path), "--data-dir", str(tmp_path)]) == 2
+    assert "train-images-idx3-ubyte" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--engine", "qasm"])
+
+
+def test_benchmark_prints_a_table(capsys):
+    assert (
+        main(
+            [
+                "benchmark",
+                "--n-qubits",
+                "4",
+                "--batch-size",
+                "8",
+                "--repeats",
+                "1",
+                "--engines",
+                "statevector,aer",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "statevector" in out and "aer" in out and "ms / image" in out

@@ -1,0 +1,29 @@
+"""scikit-learn's own estimator checks on small configurations."""
+
+from __future__ import annotations
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from qmnist_qiskit import MNISTAutoencoder, QuantumMNISTClassifier
+
+ESTIMATORS = [
+    QuantumMNISTClassifier(
+        encoder=None,
+        n_qubits=3,
+        reps=2,
+        epochs=15,
+        batch_size=32,
+        learning_rate=0.1,
+        random_state=0,
+    ),
+    MNISTAutoencoder(n_components=2, hidden_layer_sizes=(8,), epochs=2, random_state=0),
+]
+
+
+def _expected_failed_checks(estimator):
+    return {}
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
