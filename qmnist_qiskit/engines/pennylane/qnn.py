@@ -157,7 +157,11 @@ class PennyLaneQNN(NeuralNetwork):
         return torch.broadcast_to(outputs, (inputs.shape[0], outputs.shape[-1]))
 
     def _torch_forward(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        outputs = self._torch_outputs(inputs.to(torch.float64), weights.to(torch.float64))
+        # The converter sees a batch only as trainable (see to_pennylane): without this,
+        # outputs would require grad even when neither argument does.
+        wanted = torch.is_grad_enabled() and (inputs.requires_grad or weights.requires_grad)
+        with torch.set_grad_enabled(wanted):
+            outputs = self._torch_outputs(inputs.to(torch.float64), weights.to(torch.float64))
         return outputs.to(weights.dtype)
 
     def _sample_outputs(self, sample: np.ndarray, weights: np.ndarray) -> np.ndarray:
