@@ -1,0 +1,422 @@
+"""``AerQNN``: qiskit-machine-learning's ``EstimatorQNN`` on Aer, exact by default, fast, with
+error bars; and :func:`make_aer_qnn`, the Aer engine's factory behind ``make_qnn(engine="aer")``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from qiskit.circuit import Parameter, QuantumCircuit
+from qiskit.primitives import BaseEstimatorV2
+from qiskit.primitives.primitive_job import PrimitiveJob
+from qiskit.providers import BackendV2
+from qiskit.quantum_info import SparsePauliOp
+from qiskit_aer.noise import NoiseModel
+from qiskit_machine_learning.algorithm_job import AlgorithmJob
+from qiskit_machine_learning.gradients import BaseEstimatorGradient, EstimatorGradientResult
+from qiskit_machine_learning.neural_networks import EstimatorQNN
+
+from qmnist_qiskit.engines.aer.estimator import build_estimator, build_simulator, check_device
+from qmnist_qiskit.engines.aer.gradients import BatchedParamShiftGradient, BatchedSPSAGradient
+from qmnist_qiskit.engines.aer.options import AerOptions, resolve_options
+from qmnist_qiskit.engines.aer.transpile import transpile_for_backend
+from qmnist_qiskit.exceptions import QMNISTError
+
+
+def _check_circuit(
+    circuit: QuantumCircuit,
+    input_params: Sequence[Parameter],
+    weight_params: Sequence[Parameter],
+    observables: Sequence[SparsePauliOp],
+) -> None:
+    if not isinstance(circuit, QuantumCircuit):
+        raise TypeError(f"circuit must be a QuantumCircuit, got {type(circuit).__name__}")
+    if circuit.num_clbits or any(op.operation.name == "measure" for op in circuit.data):
+        raise ValueError("the circuit must have no measurements or classical bits")
+    declared = list(input_params) + list(weight_params)
+    if len(set(declared)) != len(declared):
+        raise ValueError("input_params and weight_params must be distinct parameters")
+    missing = [p.name for p in declared if p not in circuit.parameters]
+    if missing:
+        raise ValueError(f"parameters {missing} do not occur in the circuit's gates")
+    undeclared = [p.name for p in circuit.parameters if p not in set(declared)]
+    if undeclared:
+        raise ValueError(
+            f"circuit parameters {undeclared} are neither in input_params nor in weight_params"
+        )
+    if not observables:
+        raise ValueError("give at least one observable")
+    for index, observable in enumerate(observables):
+        if not isinstance(observable, SparsePauliOp):
+            raise TypeError(
+                f"observable {index} must be a SparsePauliOp, got {type(observable).__name__}"
+            )
+        if observable.num_qubits != circuit.num_qubits:
+            raise ValueError(
+                f"observable {index} acts on {observable.num_qubits} qubits, the circuit on "
+                f"{circuit.num_qubits}"
+            )
+
+
+def _run_or_raise(job: PrimitiveJob | AlgorithmJob, what: str) -> Any:
+    try:
+        return job.result()
+    except Exception as exc:
+        raise QMNISTError(f"Aer failed while computing {what}: {exc}") from exc
+
+
+class _JointFunction(torch.autograd.Function):
+    """Values and Jacobians from one estimator call; the backward pass reuses the Jacobians."""
+
+    @staticmethod
+    def forward(ctx, inputs, weights, qnn):  # noqa: D102
+        input_data = inputs.detach().cpu().numpy().astype(np.float64)
+        weight_data = weights.detach().cpu().numpy().astype(np.float64)
+        values, input_grad, weight_grad = qnn._forward_and_jacobians(
+            input_data, weight_data, input_gradients=ctx.needs_input_grad[0]
+        )
+        ctx.input_grad = input_grad
+        ctx.weight_grad = weight_grad
+        ctx.input_meta = (inputs.dtype, inputs.device)
+        ctx.weight_meta = (weights.dtype, weights.device)
+        return torch.as_tensor(values, dtype=weights.dtype, device=weights.device)
+
+    @staticmethod
+    def backward(ctx, grad_output):  # noqa: D102
+        grad = grad_output.detach().cpu().numpy().astype(np.float64)
+        grad_inputs = grad_weights = None
+        if ctx.needs_input_grad[0] and ctx.input_grad is not None:
+            dtype, device = ctx.input_meta
+            grad_inputs = torch.as_tensor(
+                np.einsum("bo,boi->bi", grad, ctx.input_grad), dtype=dtype, device=device
+            )
+        if ctx.needs_input_grad[1]:
+            dtype, device = ctx.weight_meta
+            grad_weights = torch.as_tensor(
+                np.einsum("bo,bow->w", grad, ctx.weight_grad), dtype=dtype, device=device
+            )
+        return grad_inputs, grad_weights, None
+
+
+class AerQNN(EstimatorQNN):
+    """An ``EstimatorQNN`` that evaluates all observables in one PUB and reports error bars.
+
+    It takes exactly ``EstimatorQNN``'s arguments and works wherever an ``EstimatorQNN`` does
+    (``TorchConnector``, ``NeuralNetworkClassifier``). Build it with :func:`make_aer_qnn`,
+    which chooses the estimator and gradient. Differences:
+
+    * ``forward`` sends one PUB whose observables broadcast against the batch (the parent
+      sends one PUB per observable, so it simulates each sample once per observable);
+    * ``forward_with_std`` and ``backward_with_std`` also return the standard error of every
+      value and gradient entry (zero when exact);
+    * ``torch_forward`` computes values and Jacobians in one estimator call when torch needs
+      gradients, and reuses them in the backward pass.
+    """
+
+    def _evaluate(
+        self, input_data: np.ndarray | None, weights: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        parameter_values, num_samples = self._preprocess_forward(input_data, weights)
+        observables = [[observable] for observable in self._observables]
+        job = self.estimator.run(
+            [(self._circuit, observables, parameter_values)], precision=self.default_precision
+        )
+        data = _run_or_raise(job, "expectation values")[0].data
+        evs = np.asarray(data.evs, dtype=float).reshape(len(observables), num_samples)
+        stds = np.broadcast_to(np.asarray(data.stds, dtype=float), data.evs.shape)
+        return evs.T.copy(), np.reshape(stds, (len(observables), num_samples)).T.copy()
+
+    def _forward(self, input_data: np.ndarray | None, weights: np.ndarray | None) -> np.ndarray:
+        return self._evaluate(input_data, weights)[0]
+
+    def _differentiate(
+        self, input_data: np.ndarray | None, weights: np.ndarray | None, input_gradients: bool
+    ) -> tuple[EstimatorGradientResult | None, int]:
+        parameter_values, num_samples = self._preprocess_forward(input_data, weights)
+        if np.prod(parameter_values.shape) == 0:
+            return None, num_samples
+        num_observables = self.output_shape[0]
+        circuits = [self._circuit] * (num_samples * num_observables)
+        observables = [op for op in self._observables for _ in range(num_samples)]
+        param_values = np.tile(parameter_values, (num_observables, 1))
+        if input_gradients:
+            job = self.gradient.run(circuits, observables, param_values)
+        elif self._num_weights > 0:
+            weight_parameters = self._circuit.parameters[self._num_inputs :]
+            job = self.gradient.run(
+                circuits, observables, param_values, parameters=[weight_parameters] * len(circuits)
+            )
+        else:
+            return None, num_samples
+        return _run_or_raise(job, "gradients"), num_samples
+
+    def _split(
+        self, num_samples: int, gradients: Sequence[np.ndarray], input_gradients: bool
+    ) -> tuple[np.ndarray | None, np.ndarray]:
+        """Requests come observable by observable, sample by sample: ``(B, n_obs, n_params)``."""
+        stacked = np.asarray(gradients, dtype=float).reshape(self.output_shape[0], num_samples, -1)
+        stacked = stacked.transpose(1, 0, 2)
+        if input_gradients:
+            return stacked[..., : self._num_inputs].copy(), stacked[..., self._num_inputs :].copy()
+        return None, stacked.copy()
+
+    def _backward(
+        self, input_data: np.ndarray | None, weights: np.ndarray | None
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        result, num_samples = self._differentiate(input_data, weights, self._input_gradients)
+        if result is None:
+            return None, None
+        return self._split(num_samples, result.gradients, self._input_gradients)
+
+    def _forward_and_jacobians(
+        self, input_data: np.ndarray, weights: np.ndarray, *, input_gradients: bool
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """Values ``(B, n_obs)`` and Jacobians from the gradient's single PUB where it can."""
+        input_, _ = self._validate_input(input_data)
+        weights_ = self._validate_weights(weights)
+        result, num_samples = self._differentiate(input_, weights_, input_gradients)
+        if result is None:
+            empty = np.zeros((num_samples, self.output_shape[0], self._num_weights))
+            return self._forward(input_, weights_), None, empty
+        if all("value" in meta for meta in result.metadata):
+            values = np.array([meta["value"] for meta in result.metadata])
+            values = values.reshape(self.output_shape[0], num_samples).T
+        else:
+            values = self._forward(input_, weights_)
+        input_grad, weight_grad = self._split(num_samples, result.gradients, input_gradients)
+        return values, input_grad, weight_grad
+
+    def forward_with_std(
+        self, input_data: np.ndarray | None, weights: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Expectation values and their standard errors.
+
+        Parameters
+        ----------
+        input_data : ndarray of shape (batch, num_inputs)
+            The inputs.
+        weights : ndarray of shape (num_weights,)
+            The weights.
+
+        Returns
+        -------
+        values, stds : ndarray of shape (batch, n_observables)
+            ``stds`` is zero in exact mode; with shots, the standard error of each value.
+        """
+        input_, shape = self._validate_input(input_data)
+        weights_ = self._validate_weights(weights)
+        values, stds = self._evaluate(input_, weights_)
+        return self._validate_forward_output(values, shape), self._validate_forward_output(
+            stds, shape
+        )
+
+    def backward_with_std(
+        self, input_data: np.ndarray | None, weights: np.ndarray | None
+    ) -> tuple[tuple[np.ndarray | None, np.ndarray | None], tuple[np.ndarray | None, ...]]:
+        """Gradients as from ``backward``, and the standard error of every entry.
+
+        Parameters
+        ----------
+        input_data : ndarray of shape (batch, num_inputs)
+            The inputs.
+        weights : ndarray of shape (num_weights,)
+            The weights.
+
+        Returns
+        -------
+        (input_grad, weight_grad), (input_grad_std, weight_grad_std)
+            As ``backward`` returns them (input parts ``None`` unless ``input_gradients``),
+            each with its standard errors in the same shape.
+
+        Raises
+        ------
+        QMNISTError
+            If the gradient does not report standard errors (only this module's batched
+            gradients do).
+        """
+        input_, shape = self._validate_input(input_data)
+        weights_ = self._validate_weights(weights)
+        result, num_samples = self._differentiate(input_, weights_, self._input_gradients)
+        if result is None:
+            return (None, None), (None, None)
+        if any("stds" not in meta for meta in result.metadata):
+            raise QMNISTError(
+                f"{type(self.gradient).__name__} reports no standard errors; use "
+                "BatchedParamShiftGradient or BatchedSPSAGradient"
+            )
+        grads = self._split(num_samples, result.gradients, self._input_gradients)
+        stds = self._split(
+            num_samples, [meta["stds"] for meta in result.metadata], self._input_gradients
+        )
+        return (
+            self._validate_backward_output(*grads, shape),
+            self._validate_backward_output(*stds, shape),
+        )
+
+    def torch_forward(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Expectation values ``(batch, n_observables)`` as a differentiable torch tensor.
+
+        When torch needs gradients, values and Jacobians come from one estimator call and the
+        backward pass reuses them; otherwise only the values are computed.
+
+        Parameters
+        ----------
+        inputs : Tensor of shape (batch, num_inputs)
+            The inputs (differentiated if they require grad).
+        weights : Tensor of shape (num_weights,)
+            The weights.
+
+        Returns
+        -------
+        Tensor of shape (batch, n_observables)
+        """
+        if torch.is_grad_enabled() and (inputs.requires_grad or weights.requires_grad):
+            return _JointFunction.apply(inputs, weights, self)
+        values = self.forward(
+            inputs.detach().cpu().numpy().astype(np.float64),
+            weights.detach().cpu().numpy().astype(np.float64),
+        )
+        return torch.as_tensor(
+            np.reshape(values, (inputs.shape[0], -1)), dtype=weights.dtype, device=weights.device
+        )
+
+
+def _make_gradient(options: AerOptions, estimator: BaseEstimatorV2) -> BaseEstimatorGradient:
+    if options.gradient == "spsa":
+        return BatchedSPSAGradient(
+            estimator,
+            epsilon=options.spsa_epsilon,
+            batch_size=options.spsa_batch_size,
+            seed=options.seed,
+        )
+    return BatchedParamShiftGradient(estimator)
+
+
+def make_aer_qnn(
+    circuit: QuantumCircuit,
+    input_params: Sequence[Parameter],
+    weight_params: Sequence[Parameter],
+    observables: Sequence[SparsePauliOp],
+    *,
+    input_gradients: bool = False,
+    method: str | None = None,
+    device: str = "CPU",
+    shots: int | None = None,
+    precision: float | None = None,
+    seed: int | None = None,
+    noise_model: NoiseModel | None = None,
+    backend: BackendV2 | None = None,
+    optimization_level: int = 1,
+    gradient: str = "param_shift",
+    spsa_batch_size: int = 1,
+    spsa_epsilon: float = 0.1,
+    backend_options: dict[str, Any] | None = None,
+) -> AerQNN:
+    """An :class:`AerQNN` for ``circuit`` on Aer: the ``"aer"`` engine of ``make_qnn``.
+
+    Every argument is checked, the device looked for and a backend's circuit transpiled before
+    anything is simulated.
+
+    Parameters
+    ----------
+    circuit : QuantumCircuit
+        Parameterised circuit without measurements.
+    input_params, weight_params : sequence of Parameter
+        Data and trainable parameters, in the column order of ``input_data`` / ``weights``;
+        together exactly the circuit's parameters.
+    observables : sequence of SparsePauliOp
+        One output per observable, on the circuit's qubits.
+    input_gradients : bool
+        Also compute gradients with respect to the inputs in ``backward``.
+    method : {None, "statevector", "density_matrix", "matrix_product_state"}
+        Aer's simulation method; ``None`` means ``"statevector"``, or ``"density_matrix"``
+        for exact results with noise.
+    device : {"CPU", "GPU"}
+        ``"GPU"`` needs Aer's CUDA build (``pip install qiskit-aer-gpu``) and an NVIDIA GPU.
+    shots : int, optional
+        Measurement shots per expectation value; ``None`` (the default) is exact.
+    precision : float, optional
+        Alternative to ``shots``: target standard error ``p`` in ``[0, 1]``, meaning
+        ``ceil(1 / p**2)`` shots; ``0`` is exact.
+    seed : int, optional
+        Seeds shot sampling, noise trajectories, SPSA directions and the transpiler's layout;
+        with it, a new network repeats the same sequence of results.
+    noise_model : qiskit_aer.noise.NoiseModel, optional
+        Noise to simulate. Exact noisy results use the density-matrix method (without readout
+        errors, which only act on measurements); with ``shots`` every shot is a noisy
+        trajectory, readout errors included.
+    backend : BackendV2, optional
+        A device to imitate, e.g. ``qiskit_ibm_runtime.fake_provider.FakeManilaV2()``: Aer
+        takes its noise model and the circuit is transpiled to its instruction set and
+        coupling map (``optimization_level``), the observables mapped through the layout.
+    optimization_level : {0, 1, 2, 3}
+        Preset pass manager level used with ``backend``.
+    gradient : {"param_shift", "spsa"}
+        :class:`BatchedParamShiftGradient` (exact in exact mode) or :class:`BatchedSPSAGradient`.
+    spsa_batch_size : int
+        SPSA directions averaged per gradient.
+    spsa_epsilon : float
+        SPSA perturbation, in radians, in ``(0, pi/2]``.
+    backend_options : dict, optional
+        Extra ``AerSimulator`` options; they override this engine's measured defaults
+        (:data:`~qmnist_qiskit.engines.aer.estimator.TUNED_BACKEND_OPTIONS`).
+
+    Returns
+    -------
+    AerQNN
+        ``forward(input_data (B, n_in), weights (n_w,)) -> (B, n_obs)`` and ``backward``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For bad options, parameters or observables.
+    QMNISTError
+        When the device is unavailable, or the backend cannot run the circuit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from qmnist_qiskit.circuits import seed_circuit
+    >>> qnn = make_aer_qnn(*seed_circuit(3))
+    >>> qnn.forward(np.zeros((1, 3)), np.zeros(6)).round(12).tolist()
+    [[1.0, 1.0, 1.0]]
+    >>> noisy = make_aer_qnn(*seed_circuit(3), shots=1000, seed=7)
+    >>> values, stds = noisy.forward_with_std(np.full((1, 3), 0.5), np.zeros(6))
+    >>> bool(np.all(np.abs(values - qnn.forward(np.full((1, 3), 0.5), np.zeros(6))) < 5 * stds))
+    True
+    """
+    options = resolve_options(
+        method=method,
+        device=device,
+        shots=shots,
+        precision=precision,
+        seed=seed,
+        noise_model=noise_model,
+        backend=backend,
+        optimization_level=optimization_level,
+        gradient=gradient,
+        spsa_batch_size=spsa_batch_size,
+        spsa_epsilon=spsa_epsilon,
+        backend_options=backend_options,
+    )
+    input_params, weight_params = list(input_params), list(weight_params)
+    observables = list(observables)
+    _check_circuit(circuit, input_params, weight_params, observables)
+    check_device(options.device, options.method)
+    if options.backend is not None:
+        circuit, observables = transpile_for_backend(circuit, observables, options)
+    estimator = build_estimator(options, build_simulator(options))
+    return AerQNN(
+        circuit=circuit,
+        estimator=estimator,
+        observables=observables,
+        input_params=input_params,
+        weight_params=weight_params,
+        gradient=_make_gradient(options, estimator),
+        input_gradients=input_gradients,
+        default_precision=0.0 if options.exact else 1.0 / math.sqrt(options.shots),
+    )
