@@ -91,7 +91,8 @@ class PennyLaneQNN(NeuralNetwork):
         Sample each expectation from this many shots (qiskit.aer only); exact if None.
     seed : int, optional
         Aer's ``seed_simulator``: shot results repeat from run to run. Every execution
-        restarts from it, so two calls with the same circuits give the same samples.
+        (one per sample) restarts from it, so the shot noise of different samples is
+        correlated; leave it None for independent noise.
 
     Attributes
     ----------
