@@ -20,7 +20,7 @@ from qmnist_qiskit.engines import ENGINES, make_qnn
 from qmnist_qiskit.model import QuantumClassifierModule, initial_weights
 from qmnist_qiskit.persistence import load_classifier, save_classifier
 from qmnist_qiskit.readout import make_readout
-from qmnist_qiskit.torch_utils import seed_from
+from qmnist_qiskit.torch_utils import seed_from, seeded
 from qmnist_qiskit.training import EarlyStopping, make_optimizer, run_epochs
 
 
@@ -222,13 +222,13 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         self.qnn_ = make_qnn(
             *self.circuit_, engine=self.engine, input_gradients=self.fine_tune, **options
         )
-        generator = torch.Generator().manual_seed(seed)
-        self.module_ = QuantumClassifierModule(
-            self.qnn_,
-            initial_weights(input_scale_mask(self.circuit_), generator),
-            make_readout(self.readout, self.n_qubits, n_classes),
-            self.encoder_.torch_encoder() if self.fine_tune else None,
-        )
+        with seeded(seed) as generator:
+            self.module_ = QuantumClassifierModule(
+                self.qnn_,
+                initial_weights(input_scale_mask(self.circuit_), generator),
+                make_readout(self.readout, self.n_qubits, n_classes),
+                self.encoder_.torch_encoder() if self.fine_tune else None,
+            )
 
     def _module_inputs(self, X: np.ndarray, features: np.ndarray | None = None) -> torch.Tensor:
         if self.fine_tune:
@@ -339,7 +339,8 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """The class with the highest score."""
-        return self.classes_[np.argmax(self._logits(X), axis=1)]
+        logits = self._logits(X)
+        return self.classes_[np.argmax(logits, axis=1)]
 
     # -- persistence --------------------------------------------------------------------
     def save(self, path) -> Path:

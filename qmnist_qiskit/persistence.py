@@ -34,6 +34,11 @@ _PCA_ARRAYS = ("components_", "mean_", "explained_variance_")
 _SCALER_ARRAYS = ("min_", "scale_", "data_min_", "data_max_", "data_range_")
 
 
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    """A contiguous copy (safetensors refuses views such as a transposed PCA basis)."""
+    return torch.as_tensor(np.ascontiguousarray(array)).clone()
+
+
 def _with_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     """The tensors whose names start with ``prefix``, with the prefix removed."""
     return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
@@ -50,10 +55,8 @@ def _encoder_state(encoder) -> tuple[dict, dict[str, torch.Tensor]]:
         return meta | {"n_features_in": encoder.n_features_in_}, tensors
     if isinstance(encoder, Pipeline) and [type(s) for _, s in encoder.steps] == [PCA, MinMaxScaler]:
         pca, scaler = encoder[0], encoder[1]
-        tensors = {f"encoder.pca.{k}": torch.as_tensor(getattr(pca, k)) for k in _PCA_ARRAYS}
-        tensors |= {
-            f"encoder.scaler.{k}": torch.as_tensor(getattr(scaler, k)) for k in _SCALER_ARRAYS
-        }
+        tensors = {f"encoder.pca.{k}": _tensor(getattr(pca, k)) for k in _PCA_ARRAYS}
+        tensors |= {f"encoder.scaler.{k}": _tensor(getattr(scaler, k)) for k in _SCALER_ARRAYS}
         meta = {
             "kind": "pca",
             "n_components": int(pca.n_components_),
