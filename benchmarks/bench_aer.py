@@ -9,10 +9,13 @@ process, side by side:
 * ``aerqnn``: ``make_aer_qnn`` (one broadcast PUB per Jacobian, tuned Aer options);
 
 checks that their exact Jacobians are identical, prints the ratios, then measures Aer's
-simulator options that matter for many small circuits on the ``aerqnn`` Jacobian. Other work
-may share the CPU, so every timing is the minimum over repeats, the candidates interleaved.
+simulator options that matter for many small circuits on the ``aerqnn`` Jacobian, and what
+each mode of the engine costs (shots, matrix product state, SPSA, noise as density matrix or
+as trajectories). Other work may share the CPU, so every timing is the minimum over repeats,
+the candidates interleaved (the baseline, seconds where the others take tenths, runs in the
+first rounds only).
 
-Run: ``python benchmarks/bench_aer.py`` (about 2 to 3 minutes on 2 cores); results go to
+Run: ``python benchmarks/bench_aer.py`` (about 4 minutes on 2 cores); results go to
 ``benchmarks/results/aer.json`` and ``benchmarks/results/aer.md``.
 """
 
@@ -30,6 +33,7 @@ import numpy as np
 import qiskit
 import qiskit_aer
 import qiskit_machine_learning
+from qiskit_aer.noise import NoiseModel, depolarizing_error
 from qiskit_aer.primitives import EstimatorV2
 from qiskit_machine_learning.gradients import ParamShiftEstimatorGradient
 from qiskit_machine_learning.neural_networks import EstimatorQNN
@@ -60,20 +64,18 @@ AER_OPTION_CANDIDATES: dict[str, dict] = {
 }
 
 
-def _best_of(function: Callable[[], object], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def _interleaved_minimum(candidates: dict[str, Callable[[], object]], repeats: int) -> dict:
-    best = {name: float("inf") for name in candidates}
-    for _ in range(repeats):
+def _interleaved_minimum(
+    candidates: dict[str, Callable[[], object]], repeats: int | dict[str, int]
+) -> dict[str, float]:
+    """Minimum seconds of each candidate; rounds run every candidate still due once."""
+    counts = repeats if isinstance(repeats, dict) else dict.fromkeys(candidates, repeats)
+    best = dict.fromkeys(candidates, float("inf"))
+    for round_ in range(max(counts.values())):
         for name, function in candidates.items():
-            best[name] = min(best[name], _best_of(function, 1))
+            if round_ < counts[name]:
+                start = time.perf_counter()
+                function()
+                best[name] = min(best[name], time.perf_counter() - start)
     return best
 
 
@@ -106,15 +108,13 @@ def _jacobian_comparison(batch: int, repeats: int, baseline_repeats: int) -> dic
         if name != "baseline"
     }
     forward_difference = float(np.max(np.abs(aer_qnn.forward(x, w) - baseline.forward(x, w))))
-    seconds = {"baseline": _best_of(lambda: baseline.backward(x, w), baseline_repeats)}
-    seconds.update(
-        _interleaved_minimum(
-            {
-                "estimatorqnn+batched": lambda: drop_in.backward(x, w),
-                "aerqnn": lambda: aer_qnn.backward(x, w),
-            },
-            repeats,
-        )
+    seconds = _interleaved_minimum(
+        {
+            "baseline": lambda: baseline.backward(x, w),
+            "estimatorqnn+batched": lambda: drop_in.backward(x, w),
+            "aerqnn": lambda: aer_qnn.backward(x, w),
+        },
+        {"baseline": baseline_repeats, "estimatorqnn+batched": repeats, "aerqnn": repeats},
     )
     forward_seconds = _interleaved_minimum(
         {
@@ -166,6 +166,46 @@ def _aer_options(batch: int, repeats: int) -> dict:
     }
 
 
+def _depolarising() -> NoiseModel:
+    noise_model = NoiseModel()
+    noise_model.add_all_qubit_quantum_error(depolarizing_error(0.01, 1), ["rx", "ry"])
+    noise_model.add_all_qubit_quantum_error(depolarizing_error(0.02, 2), ["cx"])
+    return noise_model
+
+
+def _modes(batch: int, repeats: int) -> list[dict]:
+    """Seconds per forward pass and per weight Jacobian in each mode of the engine."""
+    noise = _depolarising()
+    cases = [
+        (10, "exact statevector", {}, True),
+        (10, "shots=1000", {"shots": 1000, "seed": 1}, True),
+        (10, "matrix_product_state", {"method": "matrix_product_state"}, True),
+        (10, "SPSA, shots=1000", {"shots": 1000, "gradient": "spsa", "seed": 1}, True),
+        (10, "noise, exact (density matrix)", {"noise_model": noise}, False),
+        (4, "noise, exact (density matrix)", {"noise_model": noise}, True),
+        (4, "noise, shots=4000, density matrix", {"noise_model": noise, "shots": 4000}, True),
+        (
+            4,
+            "noise, shots=4000, statevector trajectories",
+            {"noise_model": noise, "shots": 4000, "method": "statevector"},
+            False,
+        ),
+    ]
+    rows = []
+    for n_qubits, name, options, with_jacobian in cases:
+        circuit, inputs, weights, observables = seed_circuit(n_qubits)
+        rng = np.random.default_rng(n_qubits)
+        x = rng.uniform(0, np.pi, (batch, n_qubits))
+        w = rng.uniform(-np.pi, np.pi, 2 * n_qubits)
+        qnn = make_aer_qnn(circuit, inputs, weights, observables, **options)
+        candidates = {"forward": lambda q=qnn, x=x, w=w: q.forward(x, w)}
+        if with_jacobian:
+            candidates["jacobian"] = lambda q=qnn, x=x, w=w: q.backward(x, w)
+        seconds = _interleaved_minimum(candidates, repeats)
+        rows.append({"qubits": n_qubits, "mode": name, "options": repr(options), **seconds})
+    return rows
+
+
 def _markdown(results: dict) -> str:
     jac = results["jacobian_comparison"]
     lines = [
@@ -207,6 +247,16 @@ def _markdown(results: dict) -> str:
     ]
     for name, seconds in sorted(opts["seconds"].items(), key=lambda item: item[1]):
         lines.append(f"| {name} | {seconds:.3f} | {opts['us_per_parameter_set'][name]:.0f} |")
+    lines += [
+        "",
+        f"## Modes, seed circuit, batch of {jac['batch']} (seconds)",
+        "",
+        "| qubits | mode | forward | weight Jacobian |",
+        "|---|---|---|---|",
+    ]
+    for row in results["modes"]:
+        jacobian = f"{row['jacobian']:.3f}" if "jacobian" in row else "-"
+        lines.append(f"| {row['qubits']} | {row['mode']} | {row['forward']:.3f} | {jacobian} |")
     return "\n".join(lines) + "\n"
 
 
@@ -215,7 +265,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16, help="images per Jacobian")
     parser.add_argument("--repeats", type=int, default=7, help="repeats of the fast paths")
     parser.add_argument(
-        "--baseline-repeats", type=int, default=2, help="repeats of the slow baseline"
+        "--baseline-repeats", type=int, default=3, help="repeats of the slow baseline"
     )
     parser.add_argument(
         "--output-dir",
@@ -236,6 +286,7 @@ def main() -> None:
             args.batch, args.repeats, args.baseline_repeats
         ),
         "aer_options": _aer_options(args.batch, args.repeats),
+        "modes": _modes(args.batch, repeats=2),
     }
     jac = results["jacobian_comparison"]
     for name, ratio in jac["speedup_vs_baseline"].items():
@@ -248,6 +299,11 @@ def main() -> None:
         results["aer_options"]["us_per_parameter_set"].items(), key=lambda item: item[1]
     ):
         print(f"{us:8.0f} us per parameter set  {name}")
+    for row in results["modes"]:
+        timings = ", ".join(
+            f"{key} {row[key]:.3f} s" for key in ("forward", "jacobian") if key in row
+        )
+        print(f"{row['qubits']:3d} qubits  {row['mode']}: {timings}")
     args.output_dir.mkdir(parents=True, exist_ok=True)
     (args.output_dir / "aer.json").write_text(json.dumps(results, indent=2) + "\n")
     (args.output_dir / "aer.md").write_text(_markdown(results))

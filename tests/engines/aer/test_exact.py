@@ -161,21 +161,30 @@ def test_matrix_product_state_agrees_with_statevector():
         np.testing.assert_allclose(ours, reference, atol=1e-10)
 
 
-def _statevector_engine_ready() -> bool:
+def _engine_ready(engine: str) -> bool:
     try:
-        module = importlib.import_module("qmnist_qiskit.engines.statevector")
+        module = importlib.import_module(f"qmnist_qiskit.engines.{engine}")
     except ImportError:
         return False
-    return hasattr(module, "make_statevector_qnn")
+    return hasattr(module, f"make_{engine}_qnn")
 
 
-@pytest.mark.skipif(not _statevector_engine_ready(), reason="statevector engine not available")
+@pytest.mark.parametrize(
+    "engine",
+    [
+        pytest.param(
+            engine,
+            marks=pytest.mark.skipif(not _engine_ready(engine), reason=f"no {engine} engine"),
+        )
+        for engine in ("statevector", "pennylane")
+    ],
+)
 @pytest.mark.parametrize("name", SPECS)
-def test_agrees_with_statevector_engine(name):
+def test_agrees_with_the_other_engines(engine, name):
     spec = SPECS[name]()
     x, w = _data(spec, batch=3, seed=8)
     aer = make_qnn(*spec, engine="aer", input_gradients=True)
-    statevector = make_qnn(*spec, engine="statevector", input_gradients=True)
-    np.testing.assert_allclose(aer.forward(x, w), statevector.forward(x, w), atol=1e-10)
-    for ours, theirs in zip(aer.backward(x, w), statevector.backward(x, w), strict=True):
+    other = make_qnn(*spec, engine=engine, input_gradients=True)
+    np.testing.assert_allclose(aer.forward(x, w), other.forward(x, w), atol=1e-10)
+    for ours, theirs in zip(aer.backward(x, w), other.backward(x, w), strict=True):
         np.testing.assert_allclose(ours, theirs, atol=1e-10)
