@@ -259,7 +259,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
             self.classes_ = np.unique(y if classes is None else classes)
             if len(self.classes_) < 2:
                 raise ValueError(
-                    f"the classifier needs samples of at least 2 classes; got only "
+                    f"the classifier needs samples of at least 2 classes; got only 1 class: "
                     f"{self.classes_.tolist()}"
                 )
             inputs = self._build(X, len(self.classes_), seed)
