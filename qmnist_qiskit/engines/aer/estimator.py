@@ -72,6 +72,18 @@ def check_device(device: str, method: str) -> None:
     QMNISTError
         When a GPU is requested but this Aer build or machine has none, or the method has no
         GPU implementation.
+
+    Examples
+    --------
+    >>> check_device("CPU", "statevector")
+    >>> if "GPU" not in available_devices():
+    ...     try:
+    ...         check_device("GPU", "statevector")
+    ...     except QMNISTError as error:
+    ...         print("pip install qiskit-aer-gpu" in str(error))
+    ... else:
+    ...     print(True)
+    True
     """
     if device != "GPU":
         return
@@ -100,6 +112,13 @@ def build_simulator(options: AerOptions) -> AerSimulator:
     -------
     AerSimulator
         Built from ``options.backend`` (its noise model and target) when one is given.
+
+    Examples
+    --------
+    >>> from qmnist_qiskit.engines.aer.options import resolve_options
+    >>> simulator = build_simulator(resolve_options(method="matrix_product_state"))
+    >>> simulator.options.method, simulator.options.runtime_parameter_bind_enable
+    ('matrix_product_state', True)
     """
     settings: dict[str, Any] = dict(TUNED_BACKEND_OPTIONS)
     if options.device == "GPU":

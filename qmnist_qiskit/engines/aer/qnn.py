@@ -115,6 +115,30 @@ class AerQNN(EstimatorQNN):
       value and gradient entry (zero when exact);
     * ``torch_forward`` computes values and Jacobians in one estimator call when torch needs
       gradients, and reuses them in the backward pass.
+
+    Parameters
+    ----------
+    **kwargs
+        ``EstimatorQNN``'s keyword arguments (``circuit``, ``estimator``, ``observables``,
+        ``input_params``, ``weight_params``, ``gradient``, ``input_gradients``,
+        ``default_precision``, ``pass_manager``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from qmnist_qiskit.circuits import seed_circuit
+    >>> qnn = make_aer_qnn(*seed_circuit(2), shots=4000, seed=1)
+    >>> values, stds = qnn.forward_with_std(np.full((1, 2), 0.3), np.zeros(4))
+    >>> values.shape, bool(np.all(stds > 0))
+    ((1, 2), True)
+    >>> (_, weight_grad), (_, weight_std) = qnn.backward_with_std(np.zeros((1, 2)), np.ones(4))
+    >>> weight_grad.shape == weight_std.shape == (1, 2, 4)
+    True
+    >>> weights = torch.zeros(4, requires_grad=True)
+    >>> qnn.torch_forward(torch.zeros(3, 2), weights).sum().backward()
+    >>> tuple(weights.grad.shape)
+    (4,)
     """
 
     def _evaluate(
@@ -369,6 +393,8 @@ def make_aer_qnn(
     -------
     AerQNN
         ``forward(input_data (B, n_in), weights (n_w,)) -> (B, n_obs)`` and ``backward``.
+        With a ``backend``, ``qnn.circuit`` is the transpiled circuit and ``qnn.observables``
+        the observables laid out on its qubits.
 
     Raises
     ------
