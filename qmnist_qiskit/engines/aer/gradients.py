@@ -18,6 +18,7 @@ the unshifted point).
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -130,9 +131,9 @@ class _BatchedEstimatorGradient(BaseEstimatorGradient):
         stds = np.broadcast_to(np.asarray(result.data.stds, dtype=float), evs.shape)
         return _Evaluation(evs=evs, stds=np.array(stds))
 
+    @abstractmethod
     def _gradients(self, batch: _Batch) -> tuple[np.ndarray, np.ndarray, _Evaluation]:
         """Gradients and their standard errors, ``(n_observables, n_rows, n_parameters)``."""
-        raise NotImplementedError
 
     def _run(
         self,
