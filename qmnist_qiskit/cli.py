@@ -57,19 +57,31 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--n-qubits", type=int, default=10, help="wires of the circuit")
     model.add_argument("--reps", type=int, default=3, help="circuit layers")
     model.add_argument("--ansatz", choices=PRESETS, default="reupload", help="circuit preset")
-    model.add_argument("--entanglement", choices=ENTANGLEMENTS, default="linear")
-    model.add_argument("--readout", choices=READOUTS, default="auto")
+    model.add_argument(
+        "--entanglement", choices=ENTANGLEMENTS, default="linear", help="CNOT pattern"
+    )
+    model.add_argument(
+        "--readout",
+        choices=READOUTS,
+        default="auto",
+        help="class scores from the wires: a learnable scale, or a linear map (auto: scale "
+        "when qubits == classes)",
+    )
     training = parser.add_argument_group("training")
-    training.add_argument("--epochs", type=int, default=10)
-    training.add_argument("--batch-size", type=int, default=64)
-    training.add_argument("--learning-rate", type=float, default=0.05)
-    training.add_argument("--optimizer", choices=("adam", "sgd", "rmsprop"), default="adam")
+    training.add_argument("--epochs", type=int, default=10, help="passes over the data")
+    training.add_argument("--batch-size", type=int, default=64, help="mini-batch size")
+    training.add_argument("--learning-rate", type=float, default=0.05, help="optimiser step")
+    training.add_argument(
+        "--optimizer", choices=("adam", "sgd", "rmsprop"), default="adam", help="torch optimiser"
+    )
     training.add_argument(
         "--early-stopping", action="store_true", help="hold out 10%% and stop on no improvement"
     )
     training.add_argument("--random-state", type=int, default=0, help="seed of everything")
     engine = parser.add_argument_group("engine")
-    engine.add_argument("--engine", choices=ENGINES, default="statevector")
+    engine.add_argument(
+        "--engine", choices=ENGINES, default="statevector", help="simulator of the circuit"
+    )
     engine.add_argument(
         "--shots", type=int, help="shots per expectation (aer, pennylane); default exact"
     )
@@ -233,7 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="accuracy of a saved model")
     evaluate.add_argument("model", type=Path, help="model file or the output directory of train")
-    evaluate.add_argument("--subset", choices=("train", "test"), default="test")
+    evaluate.add_argument(
+        "--subset", choices=("train", "test"), default="test", help="which images to score"
+    )
     _add_data_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
 
@@ -244,9 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
         "engines by more than 5 standard errors.",
     )
     check.add_argument("--preset", choices=PRESETS, default="seed", help="circuit preset")
-    check.add_argument("--n-qubits", type=int, default=10)
+    check.add_argument("--n-qubits", type=int, default=10, help="wires of the circuit")
     check.add_argument("--reps", type=int, default=2, help="layers (layered presets)")
-    check.add_argument("--batch-size", type=int, default=4)
+    check.add_argument("--batch-size", type=int, default=4, help="images in the loss")
     check.add_argument("--seed", type=int, default=0, help="seed of inputs, weights, labels")
     check.add_argument("--shots", type=int, default=4096, help="shots of the shot engines")
     check.set_defaults(handler=_gradcheck)
@@ -256,13 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="time the seed circuit's loss gradient per image on each engine",
         description="A quick in-process timing; the full studies are the scripts in benchmarks/.",
     )
-    bench.add_argument("--n-qubits", type=int, default=10)
-    bench.add_argument("--batch-size", type=int, default=64)
+    bench.add_argument("--n-qubits", type=int, default=10, help="wires of the seed circuit")
+    bench.add_argument("--batch-size", type=int, default=64, help="images per gradient")
     bench.add_argument(
         "--engines", help=f"comma-separated subset of {','.join(ENGINES)} (default: all)"
     )
     bench.add_argument("--repeats", type=int, default=3, help="timings per engine (min kept)")
-    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--seed", type=int, default=0, help="seed of inputs and weights")
     bench.set_defaults(handler=_benchmark)
 
     report = commands.add_parser(
