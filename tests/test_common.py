@@ -11,9 +11,9 @@ ESTIMATORS = [
         encoder=None,
         n_qubits=3,
         reps=2,
-        epochs=15,
-        batch_size=32,
-        learning_rate=0.1,
+        epochs=8,
+        batch_size=64,
+        learning_rate=0.2,
         random_state=0,
     ),
     MNISTAutoencoder(n_components=2, hidden_layer_sizes=(8,), epochs=2, random_state=0),
@@ -21,6 +21,7 @@ ESTIMATORS = [
 
 
 def _expected_failed_checks(estimator):
+    # Every check passes: nothing is skipped.
     return {}
 
 
