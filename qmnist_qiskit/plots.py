@@ -1,8 +1,10 @@
-"""Plots of a trained classifier: training curves, confusion matrix, circuit diagram."""
+"""Plots people expect: training curves, confusion matrix, circuit diagram, engine speed on a
+log scale, and accuracy against circuit depth."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -13,6 +15,10 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from qiskit.circuit import QuantumCircuit  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
+
+
+def _positive(value: float) -> bool:
+    return isinstance(value, int | float | np.floating) and math.isfinite(value) and value > 0
 
 
 def training_curves(history: Sequence[dict]) -> Figure:
@@ -48,6 +54,156 @@ def confusion_matrix_figure(y_true, y_pred, labels=None) -> Figure:
 def circuit_figure(circuit: QuantumCircuit) -> Figure:
     """Qiskit's matplotlib drawing of ``circuit``."""
     return circuit.draw("mpl", fold=-1)
+
+
+def _ratio_text(reference: float, value: float) -> str:
+    ratio = reference / value
+    if ratio >= 1:
+        return f"{ratio:,.{0 if ratio >= 10 else 1}f}x faster"
+    return f"{1 / ratio:,.{0 if ratio <= 0.1 else 1}f}x slower"
+
+
+def _check_series(name: str, values: Sequence[float], length: int) -> None:
+    if len(values) != length:
+        raise ValueError(f"{name} has {len(values)} values for {length} depths")
+
+
+def engine_speed_chart(
+    timings: Mapping[str, float],
+    *,
+    unit: str = "ms per image",
+    reference: str | None = None,
+    title: str = "Loss gradient, seed circuit",
+) -> Figure:
+    """Horizontal bars of each engine's time on a logarithmic axis, in the given order.
+
+    Times that differ by factors of thousands only stay readable on a log scale. Each bar is
+    labelled with its value and, given a ``reference`` engine, with how many times faster (or
+    slower) than the reference it is.
+
+    Parameters
+    ----------
+    timings : mapping of str to float
+        Engine name to time (positive), in ``unit``; bars keep this order, top to bottom.
+    unit : str
+        Label of the time axis.
+    reference : str, optional
+        An engine of ``timings`` whose time the others are compared with.
+    title : str
+        Title of the figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axis, x on a log scale; bar ``i`` (counting from the top) has width
+        ``list(timings.values())[i]``.
+
+    Raises
+    ------
+    ValueError
+        When ``timings`` is empty, a time is not a positive finite number, or
+        ``reference`` is not one of the engines.
+
+    Examples
+    --------
+    >>> from qmnist_qiskit.plots import engine_speed_chart
+    >>> figure = engine_speed_chart(
+    ...     {"EstimatorQNN defaults": 500.0, "statevector": 0.1}, reference="EstimatorQNN defaults"
+    ... )
+    >>> figure.axes[0].get_xscale()
+    'log'
+    """
+    if not timings:
+        raise ValueError("timings is empty: give at least one engine and its time")
+    bad = {name: value for name, value in timings.items() if not _positive(value)}
+    if bad:
+        raise ValueError(f"times must be positive finite numbers for a log scale, got {bad}")
+    if reference is not None and reference not in timings:
+        raise ValueError(f"reference {reference!r} is not one of {list(timings)}")
+    names = list(timings)
+    values = [float(timings[name]) for name in names]
+    figure, axis = plt.subplots(figsize=(9, 0.55 * len(names) + 1.4))
+    positions = np.arange(len(names))[::-1]
+    axis.barh(positions, values, color="tab:blue", alpha=0.8)
+    axis.set_yticks(positions, names)
+    axis.set_xscale("log")
+    axis.set_xlim(min(values) / 3, max(values) * 30)
+    for position, name, value in zip(positions, names, values, strict=True):
+        label = f" {value:.3g}"
+        if reference is not None and name != reference:
+            label += f"  ({_ratio_text(timings[reference], value)})"
+        axis.text(value, position, label, va="center", fontsize=9)
+    axis.set(xlabel=f"{unit} (log scale)", title=title)
+    axis.grid(axis="x", which="both", alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def accuracy_vs_depth(
+    depths: Sequence[int],
+    accuracies: Mapping[str, Sequence[float]],
+    *,
+    errors: Mapping[str, Sequence[float]] | None = None,
+    baselines: Mapping[str, float] | None = None,
+    xlabel: str = "circuit layers (reps)",
+) -> Figure:
+    """Accuracy against circuit depth, one line per series, with optional error bars and
+    horizontal lines for classical baselines.
+
+    Parameters
+    ----------
+    depths : sequence of int
+        The depths (x values) shared by every series.
+    accuracies : mapping of str to sequence of float
+        Series name (e.g. an engine option or an entanglement) to one accuracy per depth.
+    errors : mapping of str to sequence of float, optional
+        Error bar half-widths (e.g. the standard deviation over cross-validation folds) for
+        some of the series.
+    baselines : mapping of str to float, optional
+        Accuracies of reference models, drawn as dashed horizontal lines.
+    xlabel : str
+        Label of the depth axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axis: a line per series (in order), then one per baseline; y from 0 to 1.
+
+    Raises
+    ------
+    ValueError
+        When ``accuracies`` is empty or a series does not have one value per depth.
+
+    Examples
+    --------
+    >>> from qmnist_qiskit.plots import accuracy_vs_depth
+    >>> figure = accuracy_vs_depth([1, 2, 3], {"linear": [0.4, 0.6, 0.7]}, baselines={"MLP": 0.9})
+    >>> [line.get_label() for line in figure.axes[0].get_lines()]
+    ['linear', 'MLP']
+    """
+    if not accuracies:
+        raise ValueError("accuracies is empty: give at least one series")
+    depths = list(depths)
+    errors = errors or {}
+    figure, axis = plt.subplots(figsize=(6.5, 4.5))
+    for name, values in accuracies.items():
+        _check_series(name, values, len(depths))
+        if name in errors:
+            _check_series(f"errors of {name}", errors[name], len(depths))
+        (line,) = axis.plot(depths, list(values), marker="o", label=name)
+        if name in errors:
+            axis.errorbar(
+                depths, list(values), yerr=list(errors[name]), fmt="none", ecolor=line.get_color()
+            )
+    for name, value in (baselines or {}).items():
+        axis.axhline(value, linestyle="--", color="gray", alpha=0.8, label=name)
+        axis.text(depths[-1], value, f" {name}", va="bottom", ha="right", fontsize=8)
+    axis.set(xlabel=xlabel, ylabel="accuracy", ylim=(0, 1), xticks=depths)
+    axis.set_title("Accuracy against circuit depth")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    return figure
 
 
 def save_figure(figure: Figure, path: str | Path) -> Path:
