@@ -1,0 +1,425 @@
+"""Compile a parameterised Qiskit circuit into a short program of fused statevector operations.
+
+The program has three parts:
+
+* ``initial``: for each wire, the single-qubit gates met before anything entangles it. They
+  commute with everything on other wires, so they prepare a product state, built as a
+  Kronecker product of one 2-vector per wire;
+* ``ops``: the rest, in order, with each run of single-qubit gates on a wire fused into one
+  2x2 matrix, every parameter-free permutation-with-phases gate (``cx``, ``swap``, ``cz``, a
+  CNOT chain...) merged with its neighbours into a single gather, parameterised diagonal
+  two-qubit gates (``rzz``, ``crz``, ``cp``) kept as four phases, and other two-qubit gates
+  as 4x4 matrices;
+* ``final``: for each wire, the single-qubit gates after its last entangling gate, which the
+  observables can absorb (Heisenberg picture) instead of the state.
+
+Gates outside the supported set are first translated by Qiskit's transpiler. Measurements,
+resets and classical control flow are refused with a :class:`~qmnist_qiskit.QMNISTError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from qiskit import transpile
+from qiskit.circuit import (
+    ControlFlowOp,
+    Gate,
+    Instruction,
+    Parameter,
+    ParameterExpression,
+    QuantumCircuit,
+)
+from qiskit.quantum_info import Operator
+
+from qmnist_qiskit.engines.statevector.expressions import TorchExpression
+from qmnist_qiskit.engines.statevector.gates import (
+    DIAGONAL_TWO_QUBIT,
+    SINGLE_QUBIT,
+    TWO_QUBIT,
+    monomial_structure,
+)
+from qmnist_qiskit.exceptions import QMNISTError
+
+BASIS_GATES = (
+    "rx",
+    "ry",
+    "rz",
+    "p",
+    "u",
+    "h",
+    "x",
+    "y",
+    "z",
+    "s",
+    "sdg",
+    "t",
+    "tdg",
+    "sx",
+    "sxdg",
+    "id",
+    "cx",
+    "cy",
+    "cz",
+    "swap",
+    "crx",
+    "cry",
+    "crz",
+    "cp",
+    "rxx",
+    "ryy",
+    "rzz",
+    "ecr",
+)
+"""The gate set that unsupported circuits are transpiled to."""
+
+_IGNORED = frozenset({"barrier", "delay", "id"})
+_NON_UNITARY = frozenset({"measure", "reset", "store", "initialize"})
+_MAX_CONSTANT_QUBITS = 5
+
+
+@dataclass(frozen=True, eq=False)
+class GateRef:
+    """One gate of a fused operation: a torch builder with angles, or a constant matrix."""
+
+    name: str
+    angles: tuple[int, ...] = ()
+    matrix: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class UnitaryOp:
+    """A dense 1- or 2-qubit matrix: the product of ``gates`` (applied in order)."""
+
+    qubits: tuple[int, ...]
+    gates: tuple[GateRef, ...]
+
+
+@dataclass(frozen=True)
+class DiagonalOp:
+    """A parameterised diagonal two-qubit gate, applied as four phases."""
+
+    qubits: tuple[int, int]
+    gate: GateRef
+
+
+@dataclass(frozen=True, eq=False)
+class MonomialOp:
+    """A parameter-free permutation with phases: ``out[k] = phase[k] * in[source[k]]``.
+
+    ``phase`` is ``None`` when every phase is 1; ``source`` is ``None`` for the identity
+    permutation; ``qubits`` are the wires of the gates merged into it.
+    """
+
+    source: np.ndarray | None
+    phase: np.ndarray | None
+    qubits: frozenset[int]
+
+
+Op = UnitaryOp | DiagonalOp | MonomialOp
+
+
+@dataclass(frozen=True)
+class CircuitProgram:
+    """A compiled circuit; see the module docstring.
+
+    ``parameters`` lists the inputs first, then the weights; ``angles[i]`` evaluates gate
+    angle ``i`` from one column per parameter.
+    """
+
+    num_qubits: int
+    parameters: tuple[Parameter, ...]
+    num_inputs: int
+    angles: tuple[TorchExpression, ...]
+    initial: tuple[tuple[GateRef, ...], ...]
+    ops: tuple[Op, ...]
+    final: tuple[tuple[GateRef, ...], ...]
+    global_phase: TorchExpression
+
+    def varies(self, gates: Sequence[GateRef]) -> bool:
+        """Whether the product of ``gates`` depends on an input (differs per sample)."""
+        return any(
+            index < self.num_inputs
+            for gate in gates
+            for angle in gate.angles
+            for index in self.angles[angle].parameters
+        )
+
+
+def _non_unitary_inside(operation: Instruction) -> str | None:
+    """Name of the first measurement, reset or control-flow operation in ``operation``."""
+    if operation.name in _NON_UNITARY or isinstance(operation, ControlFlowOp):
+        return operation.name
+    if isinstance(operation, Gate) or operation.name in _IGNORED:
+        return None
+    definition = operation.definition
+    if definition is None:
+        return operation.name
+    for inner in definition.data:
+        found = _non_unitary_inside(inner.operation)
+        if found is not None:
+            return f"{found} (inside {operation.name!r})"
+    return None
+
+
+def _check_unitary(circuit: QuantumCircuit) -> None:
+    for instruction in circuit.data:
+        found = _non_unitary_inside(instruction.operation)
+        if found is not None:
+            raise QMNISTError(
+                f"the statevector engine simulates unitary circuits only, but the circuit "
+                f"contains the instruction {found}; remove measurements, resets and "
+                f"classical control (expectation values need none of them)"
+            )
+
+
+def _is_free(value) -> bool:
+    return isinstance(value, ParameterExpression) and bool(value.parameters)
+
+
+def _constant_matrix(operation: Instruction) -> np.ndarray | None:
+    """The matrix of a parameter-free gate, or ``None`` when it has none we can use."""
+    if operation.num_qubits > _MAX_CONSTANT_QUBITS or not isinstance(operation, Gate):
+        return None
+    try:
+        return Operator(operation).data
+    except Exception:  # noqa: BLE001 - any gate Qiskit cannot turn into a matrix is translated
+        return None
+
+
+def _is_monomial(matrix: np.ndarray) -> bool:
+    try:
+        monomial_structure(matrix)
+    except ValueError:
+        return False
+    return True
+
+
+def _supported(operation: Instruction) -> bool:
+    if operation.name in _IGNORED:
+        return True
+    if any(_is_free(value) for value in operation.params):
+        if operation.num_qubits == 1:
+            return operation.name in SINGLE_QUBIT
+        return operation.name in TWO_QUBIT or operation.name in DIAGONAL_TWO_QUBIT
+    matrix = _constant_matrix(operation)
+    if matrix is None:
+        return False
+    return operation.num_qubits <= 2 or _is_monomial(matrix)
+
+
+def _translate(circuit: QuantumCircuit) -> QuantumCircuit:
+    if all(_supported(instruction.operation) for instruction in circuit.data):
+        return circuit
+    try:
+        translated = transpile(circuit, basis_gates=list(BASIS_GATES), optimization_level=0)
+    except Exception as exc:
+        raise QMNISTError(
+            f"could not translate the circuit to the supported gates {BASIS_GATES}: {exc}"
+        ) from exc
+    for instruction in translated.data:
+        if not _supported(instruction.operation):
+            raise QMNISTError(
+                f"the gate {instruction.operation.name!r} is not supported and could not be "
+                f"translated to {BASIS_GATES}"
+            )
+    return translated
+
+
+def _parameter_index(
+    circuit: QuantumCircuit, inputs: Sequence[Parameter], weights: Sequence[Parameter]
+) -> dict[str, int]:
+    index: dict[str, int] = {}
+    for parameter in [*inputs, *weights]:
+        if not isinstance(parameter, Parameter):
+            raise TypeError(f"expected Qiskit Parameters, got {parameter!r}")
+        if parameter.name in index:
+            raise ValueError(f"parameter {parameter.name!r} is listed twice")
+        index[parameter.name] = len(index)
+    present = {parameter.name: parameter for parameter in circuit.parameters}
+    for name in index:
+        if name not in present:
+            raise ValueError(f"parameter {name!r} is not in the circuit")
+    for name in present:
+        if name not in index:
+            raise ValueError(
+                f"circuit parameter {name!r} is neither in input_params nor in weight_params"
+            )
+    return index
+
+
+def _embed_monomial(
+    matrix: np.ndarray, qubits: Sequence[int], num_qubits: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The full-register ``(source, phase)`` of a monomial gate acting on ``qubits``."""
+    columns, values = monomial_structure(matrix)
+    states = np.arange(2**num_qubits)
+    local = np.zeros_like(states)
+    cleared = states.copy()
+    for position, qubit in enumerate(qubits):
+        local |= ((states >> qubit) & 1) << position
+        cleared &= ~(1 << qubit)
+    source = cleared.copy()
+    for position, qubit in enumerate(qubits):
+        source |= ((columns[local] >> position) & 1) << qubit
+    return source, values[local]
+
+
+def _compose(first: MonomialOp, second: MonomialOp, size: int) -> MonomialOp:
+    """``second`` after ``first``, as one permutation with phases."""
+    first_source = np.arange(size) if first.source is None else first.source
+    second_source = np.arange(size) if second.source is None else second.source
+    source = first_source[second_source]
+    phase = np.ones(size, dtype=complex)
+    if first.phase is not None:
+        phase = first.phase[second_source]
+    if second.phase is not None:
+        phase = phase * second.phase
+    return _normalised_monomial(source, phase, first.qubits | second.qubits)
+
+
+def _normalised_monomial(
+    source: np.ndarray, phase: np.ndarray, qubits: frozenset[int]
+) -> MonomialOp:
+    identity = np.array_equal(source, np.arange(len(source)))
+    trivial_phase = np.allclose(phase, 1.0, rtol=0.0, atol=1e-15)
+    return MonomialOp(None if identity else source, None if trivial_phase else phase, qubits)
+
+
+class _Builder:
+    """Walks the circuit once, fusing and merging as it goes."""
+
+    def __init__(self, num_qubits: int, index: dict[str, int]) -> None:
+        self.num_qubits = num_qubits
+        self.index = index
+        self.angles: list[TorchExpression] = []
+        self._angle_ids: dict[str, int] = {}
+        self.pending: list[list[GateRef]] = [[] for _ in range(num_qubits)]
+        self.initial: list[tuple[GateRef, ...] | None] = [None] * num_qubits
+        self.ops: list[Op] = []
+
+    def angle(self, value) -> int:
+        expression = TorchExpression(value, self.index)
+        key = expression.text
+        if key not in self._angle_ids:
+            self._angle_ids[key] = len(self.angles)
+            self.angles.append(expression)
+        return self._angle_ids[key]
+
+    def gate_ref(self, operation: Instruction) -> GateRef:
+        if any(_is_free(value) for value in operation.params):
+            return GateRef(operation.name, tuple(self.angle(value) for value in operation.params))
+        return GateRef("constant", matrix=_constant_matrix(operation))
+
+    def _flush(self, qubits: Sequence[int]) -> None:
+        for qubit in qubits:
+            if self.initial[qubit] is None:
+                self.initial[qubit] = tuple(self.pending[qubit])
+            elif self.pending[qubit]:
+                # Place the run right after the last operation on its wire: it commutes with
+                # the later ones, which keeps consecutive permutations adjacent for merging.
+                position = len(self.ops)
+                while position and qubit not in self.ops[position - 1].qubits:
+                    position -= 1
+                self.ops.insert(position, UnitaryOp((qubit,), tuple(self.pending[qubit])))
+            self.pending[qubit] = []
+
+    def _append(self, op: Op) -> None:
+        size = 2**self.num_qubits
+        if isinstance(op, MonomialOp) and self.ops and isinstance(self.ops[-1], MonomialOp):
+            op = _compose(self.ops.pop(), op, size)
+        if isinstance(op, MonomialOp) and op.source is None and op.phase is None:
+            return
+        self.ops.append(op)
+
+    def add(self, operation: Instruction, qubits: tuple[int, ...]) -> None:
+        if operation.name in _IGNORED:
+            return
+        gate = self.gate_ref(operation)
+        if len(qubits) == 1:
+            self.pending[qubits[0]].append(gate)
+            return
+        self._flush(qubits)
+        if gate.matrix is None and operation.name in DIAGONAL_TWO_QUBIT:
+            self._append(DiagonalOp(qubits, gate))
+        elif gate.matrix is None:
+            self._append(UnitaryOp(qubits, (gate,)))
+        elif _is_monomial(gate.matrix):
+            source, phase = _embed_monomial(gate.matrix, qubits, self.num_qubits)
+            self._append(_normalised_monomial(source, phase, frozenset(qubits)))
+        else:
+            self._append(UnitaryOp(qubits, (gate,)))
+
+    def finish(self) -> tuple[tuple, tuple]:
+        final: list[tuple[GateRef, ...]] = []
+        for qubit in range(self.num_qubits):
+            if self.initial[qubit] is None:
+                self.initial[qubit] = tuple(self.pending[qubit])
+                final.append(())
+            else:
+                final.append(tuple(self.pending[qubit]))
+        return tuple(self.initial), tuple(final)
+
+
+def compile_circuit(
+    circuit: QuantumCircuit,
+    input_params: Sequence[Parameter] = (),
+    weight_params: Sequence[Parameter] = (),
+) -> CircuitProgram:
+    """Compile ``circuit`` for the batched statevector simulator.
+
+    Parameters
+    ----------
+    circuit : QuantumCircuit
+        A unitary circuit (no measurements, resets or classical control).
+    input_params, weight_params : sequence of Parameter
+        Together, every parameter of ``circuit``: inputs vary per sample, weights are
+        shared by the batch.
+
+    Returns
+    -------
+    CircuitProgram
+        The fused program.
+
+    Raises
+    ------
+    QMNISTError
+        If the circuit contains a non-unitary instruction or a gate that cannot be
+        translated.
+    ValueError
+        If the parameter lists do not match the circuit's parameters.
+
+    Examples
+    --------
+    >>> from qmnist_qiskit.circuits import seed_circuit
+    >>> qc, x, theta, _ = seed_circuit(4)
+    >>> program = compile_circuit(qc, x, theta)
+    >>> [len(gates) for gates in program.initial], len(program.ops)
+    ([1, 1, 1, 1], 1)
+    >>> [len(gates) for gates in program.final]
+    [2, 2, 2, 2]
+    """
+    if not isinstance(circuit, QuantumCircuit):
+        raise TypeError(f"expected a QuantumCircuit, got {type(circuit).__name__}")
+    if circuit.num_qubits < 1:
+        raise ValueError("the circuit has no qubits")
+    _check_unitary(circuit)
+    index = _parameter_index(circuit, input_params, weight_params)
+    translated = _translate(circuit)
+    builder = _Builder(translated.num_qubits, index)
+    for instruction in translated.data:
+        qubits = tuple(translated.find_bit(qubit).index for qubit in instruction.qubits)
+        builder.add(instruction.operation, qubits)
+    initial, final = builder.finish()
+    return CircuitProgram(
+        num_qubits=translated.num_qubits,
+        parameters=tuple([*input_params, *weight_params]),
+        num_inputs=len(input_params),
+        angles=tuple(builder.angles),
+        initial=initial,
+        ops=tuple(builder.ops),
+        final=final,
+        global_phase=TorchExpression(translated.global_phase, index),
+    )
