@@ -1,5 +1,9 @@
 """Plots people expect: training curves, confusion matrix, circuit diagram, engine speed on a
-log scale, and accuracy against circuit depth."""
+log scale, and accuracy against circuit depth.
+
+Figures come from pyplot, so a notebook shows them inline; without a display, matplotlib picks
+its non-interactive Agg backend by itself, so scripts and ``qmnist report`` work headless.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,11 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from qiskit.circuit import QuantumCircuit  # noqa: E402
-from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from qiskit.circuit import QuantumCircuit
+from sklearn.metrics import ConfusionMatrixDisplay
 
 
 def _positive(value: float) -> bool:
@@ -54,6 +55,10 @@ def confusion_matrix_figure(y_true, y_pred, labels=None) -> Figure:
 def circuit_figure(circuit: QuantumCircuit) -> Figure:
     """Qiskit's matplotlib drawing of ``circuit``."""
     return circuit.draw("mpl", fold=-1)
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
 def _ratio_text(reference: float, value: float) -> str:
@@ -129,12 +134,12 @@ def engine_speed_chart(
     axis.set_xscale("log")
     axis.set_xlim(min(values) / 3, max(values) * 30)
     for position, name, value in zip(positions, names, values, strict=True):
-        label = f" {value:.3g}"
+        label = f" {_number(value)}"
         if reference is not None and name != reference:
             label += f"  ({_ratio_text(timings[reference], value)})"
         axis.text(value, position, label, va="center", fontsize=9)
     axis.set(xlabel=f"{unit} (log scale)", title=title)
-    axis.grid(axis="x", which="both", alpha=0.3)
+    axis.grid(axis="x", alpha=0.3)
     figure.tight_layout()
     return figure
 
