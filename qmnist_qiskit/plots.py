@@ -17,6 +17,9 @@ from matplotlib.figure import Figure
 from qiskit.circuit import QuantumCircuit
 from sklearn.metrics import ConfusionMatrixDisplay
 
+_MARKERS = ("o", "s", "^", "D", "v")
+_LINESTYLES = ("-", "--", ":", "-.")
+
 
 def _positive(value: float) -> bool:
     return isinstance(value, int | float | np.floating) and math.isfinite(value) and value > 0
@@ -191,18 +194,24 @@ def accuracy_vs_depth(
     depths = list(depths)
     errors = errors or {}
     figure, axis = plt.subplots(figsize=(6.5, 4.5))
-    for name, values in accuracies.items():
+    for index, (name, values) in enumerate(accuracies.items()):
         _check_series(name, values, len(depths))
         if name in errors:
             _check_series(f"errors of {name}", errors[name], len(depths))
-        (line,) = axis.plot(depths, list(values), marker="o", label=name)
+        # Series that coincide (e.g. two precisions) stay visible by marker and dash.
+        (line,) = axis.plot(
+            depths,
+            list(values),
+            marker=_MARKERS[index % len(_MARKERS)],
+            linestyle=_LINESTYLES[index % len(_LINESTYLES)],
+            label=name,
+        )
         if name in errors:
             axis.errorbar(
                 depths, list(values), yerr=list(errors[name]), fmt="none", ecolor=line.get_color()
             )
     for name, value in (baselines or {}).items():
         axis.axhline(value, linestyle="--", color="gray", alpha=0.8, label=name)
-        axis.text(depths[-1], value, f" {name}", va="bottom", ha="right", fontsize=8)
     axis.set(xlabel=xlabel, ylabel="accuracy", ylim=(0, 1), xticks=depths)
     axis.set_title("Accuracy against circuit depth")
     axis.grid(alpha=0.3)
