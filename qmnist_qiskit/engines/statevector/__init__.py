@@ -1,11 +1,26 @@
 """The batched, differentiable statevector engine (``engine="statevector"``).
 
-:class:`StatevectorSimulator` gives batched expectations (differentiable by torch autograd)
-and statevectors of a parameterised Qiskit circuit as torch tensors, on CPU or CUDA.
+Four ways to use it:
+
+* :func:`make_statevector_qnn` / :class:`StatevectorQNN`: a qiskit-machine-learning
+  ``NeuralNetwork`` with a native torch path (``torch_forward``), used by the classifier;
+* :class:`StatevectorSimulator`: batched expectations and statevectors as torch tensors;
+* :class:`StatevectorEstimator`: a Qiskit ``BaseEstimatorV2`` primitive;
+* :class:`StatevectorEstimatorGradient`: a qiskit-machine-learning estimator gradient, so
+  ``EstimatorQNN`` users get the speed too.
 """
 
 from __future__ import annotations
 
+from qmnist_qiskit.engines.statevector.estimator import StatevectorEstimator
+from qmnist_qiskit.engines.statevector.gradient import StatevectorEstimatorGradient
+from qmnist_qiskit.engines.statevector.qnn import StatevectorQNN, make_statevector_qnn
 from qmnist_qiskit.engines.statevector.simulator import StatevectorSimulator
 
-__all__ = ["StatevectorSimulator"]
+__all__ = [
+    "StatevectorEstimator",
+    "StatevectorEstimatorGradient",
+    "StatevectorQNN",
+    "StatevectorSimulator",
+    "make_statevector_qnn",
+]

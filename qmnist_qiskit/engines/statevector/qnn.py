@@ -1,0 +1,205 @@
+"""A qiskit-machine-learning ``NeuralNetwork`` backed by the batched statevector simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from qiskit.circuit import Parameter, QuantumCircuit
+from qiskit.quantum_info import SparsePauliOp
+from qiskit_machine_learning.neural_networks import NeuralNetwork
+
+from qmnist_qiskit.engines.statevector.simulator import StatevectorSimulator
+
+
+class StatevectorQNN(NeuralNetwork):
+    """Exact expectation values of ``observables`` with exact gradients, as a QNN.
+
+    ``forward``/``backward`` follow qiskit-machine-learning's contract (numpy in and out);
+    :meth:`torch_forward` is the same computation as a differentiable torch function, with
+    no numpy round trip.
+
+    Parameters
+    ----------
+    circuit : QuantumCircuit
+        Unitary parameterised circuit.
+    input_params, weight_params : sequence of Parameter
+        Together, all of the circuit's parameters, in the column order of ``input_data``
+        and ``weights``.
+    observables : sequence of SparsePauliOp
+        One output per observable.
+    input_gradients : bool
+        Whether ``backward`` also returns gradients with respect to the inputs.
+    dtype, device, max_memory_bytes
+        Passed to :class:`StatevectorSimulator`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from qmnist_qiskit.circuits import seed_circuit
+    >>> qnn = StatevectorQNN(*seed_circuit(2))
+    >>> qnn.forward(np.array([[np.pi, 0.0]]), np.zeros(4)).round(12).tolist()
+    [[-1.0, -1.0]]
+    >>> _, weight_grad = qnn.backward(np.array([[0.3, 0.1]]), np.zeros(4))
+    >>> weight_grad.shape
+    (1, 2, 4)
+    """
+
+    def __init__(
+        self,
+        circuit: QuantumCircuit,
+        input_params: Sequence[Parameter],
+        weight_params: Sequence[Parameter],
+        observables: Sequence[SparsePauliOp],
+        *,
+        input_gradients: bool = False,
+        dtype: str | torch.dtype = "complex128",
+        device: str | torch.device = "cpu",
+        max_memory_bytes: int | None = None,
+    ) -> None:
+        self._simulator = StatevectorSimulator(
+            circuit,
+            observables,
+            input_params=input_params,
+            weight_params=weight_params,
+            dtype=dtype,
+            device=device,
+            max_memory_bytes=max_memory_bytes,
+        )
+        self._circuit = circuit
+        self._input_params = list(input_params)
+        self._weight_params = list(weight_params)
+        self._observables = list(observables)
+        super().__init__(
+            num_inputs=len(self._input_params),
+            num_weights=len(self._weight_params),
+            sparse=False,
+            output_shape=len(self._observables),
+            input_gradients=input_gradients,
+        )
+
+    @property
+    def simulator(self) -> StatevectorSimulator:
+        """The simulator that evaluates the circuit."""
+        return self._simulator
+
+    @property
+    def circuit(self) -> QuantumCircuit:
+        return self._circuit
+
+    @property
+    def input_params(self) -> list[Parameter]:
+        return list(self._input_params)
+
+    @property
+    def weight_params(self) -> list[Parameter]:
+        return list(self._weight_params)
+
+    @property
+    def observables(self) -> list[SparsePauliOp]:
+        return list(self._observables)
+
+    def torch_forward(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Expectations ``(B, num_observables)``, differentiable with respect to both
+        ``inputs`` ``(B, num_inputs)`` and ``weights`` ``(num_weights,)``."""
+        return self._simulator.expectations(inputs, weights)
+
+    def _inputs(self, input_data: np.ndarray | None) -> torch.Tensor:
+        if input_data is None:
+            return torch.zeros(1, 0, dtype=torch.float64)
+        return torch.as_tensor(input_data, dtype=torch.float64)
+
+    def _weights(self, weights: np.ndarray | None) -> torch.Tensor:
+        if weights is None:
+            return torch.zeros(0, dtype=torch.float64)
+        return torch.as_tensor(weights, dtype=torch.float64)
+
+    def _forward(self, input_data: np.ndarray | None, weights: np.ndarray | None) -> np.ndarray:
+        with torch.no_grad():
+            values = self._simulator.expectations(self._inputs(input_data), self._weights(weights))
+        return values.cpu().numpy().astype(np.float64)
+
+    def _backward(
+        self, input_data: np.ndarray | None, weights: np.ndarray | None
+    ) -> tuple[np.ndarray | None, np.ndarray]:
+        inputs = self._inputs(input_data).requires_grad_(self._input_gradients)
+        batch = inputs.shape[0]
+        # One row of weights per sample, so that autograd returns per-sample gradients.
+        rows = self._weights(weights).expand(batch, self.num_weights).clone().requires_grad_()
+        wanted = [rows, inputs] if self._input_gradients else [rows]
+        # Callers such as TorchConnector run this inside their own backward, under no_grad.
+        with torch.enable_grad():
+            values = self._simulator.expectations(inputs, rows)
+            num_outputs = values.shape[1]
+            weight_grad = np.zeros((batch, num_outputs, self.num_weights))
+            input_grad = np.zeros((batch, num_outputs, self.num_inputs))
+            for output in range(num_outputs):
+                grads = torch.autograd.grad(
+                    values[:, output].sum(),
+                    wanted,
+                    retain_graph=output < num_outputs - 1,
+                    allow_unused=True,
+                )
+                if grads[0] is not None:
+                    weight_grad[:, output] = grads[0].cpu().numpy()
+                if self._input_gradients and grads[1] is not None:
+                    input_grad[:, output] = grads[1].cpu().numpy()
+        return (input_grad if self._input_gradients else None), weight_grad
+
+
+def make_statevector_qnn(
+    circuit: QuantumCircuit,
+    input_params: Sequence[Parameter],
+    weight_params: Sequence[Parameter],
+    observables: Sequence[SparsePauliOp],
+    *,
+    input_gradients: bool = False,
+    dtype: str | torch.dtype = "complex128",
+    device: str | torch.device = "cpu",
+    max_memory_bytes: int | None = None,
+) -> StatevectorQNN:
+    """The ``engine="statevector"`` factory of :func:`qmnist_qiskit.make_qnn`.
+
+    Parameters
+    ----------
+    circuit : QuantumCircuit
+        Unitary parameterised circuit (no measurements, resets or classical control).
+    input_params, weight_params : sequence of Parameter
+        The data parameters and the trainable parameters.
+    observables : sequence of SparsePauliOp
+        Hermitian observables, one output each.
+    input_gradients : bool
+        Whether ``backward`` also returns gradients with respect to the inputs.
+    dtype : {"complex128", "complex64"} or torch.dtype
+        Statevector precision; outputs of ``torch_forward`` are float64 or float32.
+    device : str or torch.device
+        ``"cpu"`` or a CUDA device; a :class:`~qmnist_qiskit.QMNISTError` is raised at once
+        when CUDA is asked for but absent.
+    max_memory_bytes : int, optional
+        Memory bound for one call; batches are split into chunks to respect it.
+
+    Returns
+    -------
+    StatevectorQNN
+
+    Examples
+    --------
+    >>> import torch
+    >>> from qmnist_qiskit.circuits import seed_circuit
+    >>> qnn = make_statevector_qnn(*seed_circuit(3))
+    >>> weights = torch.zeros(6, dtype=torch.float64, requires_grad=True)
+    >>> scores = qnn.torch_forward(torch.zeros(4, 3, dtype=torch.float64), weights)
+    >>> scores.shape, scores.dtype
+    (torch.Size([4, 3]), torch.float64)
+    """
+    return StatevectorQNN(
+        circuit,
+        input_params,
+        weight_params,
+        observables,
+        input_gradients=input_gradients,
+        dtype=dtype,
+        device=device,
+        max_memory_bytes=max_memory_bytes,
+    )

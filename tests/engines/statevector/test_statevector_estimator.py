@@ -1,0 +1,141 @@
+"""The Estimator V2 primitive against Qiskit's reference ``StatevectorEstimator``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qiskit.circuit import Parameter, ParameterVector, QuantumCircuit
+from qiskit.primitives import StatevectorEstimator as ReferenceEstimator
+from qiskit.quantum_info import Pauli, SparsePauliOp
+from qiskit_machine_learning.neural_networks import EstimatorQNN
+
+from qmnist_qiskit.circuits import layered_circuit
+from qmnist_qiskit.engines.statevector import StatevectorEstimator
+from qmnist_qiskit.exceptions import QMNISTError
+
+
+@pytest.fixture(scope="module")
+def circuit() -> QuantumCircuit:
+    x = ParameterVector("x", 2)
+    theta = Parameter("θ")
+    qc = QuantumCircuit(3)
+    qc.h(0)
+    qc.rx(2 * x[0], 1)
+    qc.cx(0, 1)
+    qc.ry(theta * x[1], 2)
+    qc.rzz(np.pi - x[0], 1, 2)
+    qc.crx(theta, 2, 0)
+    return qc
+
+
+OBSERVABLES = [
+    [SparsePauliOp(["ZZI", "IXY"], [0.5, -1.5])],
+    [Pauli("IZX")],
+    [SparsePauliOp("XXX")],
+]
+
+
+@pytest.mark.parametrize(
+    ("observables", "values_shape"),
+    [
+        (OBSERVABLES, (4,)),  # (3, 1) x (4,) -> (3, 4)
+        (SparsePauliOp("ZIZ"), (2, 3)),  # () x (2, 3) -> (2, 3)
+        ([SparsePauliOp("ZII"), SparsePauliOp("IIX")], (2,)),  # (2,) x (2,) -> (2,)
+        ([[SparsePauliOp("ZII"), SparsePauliOp("IIX")]], (3, 1)),  # (1, 2) x (3, 1) -> (3, 2)
+        (OBSERVABLES, ()),  # (3, 1) x () -> (3, 1)
+    ],
+)
+def test_broadcasting_matches_the_reference_estimator(circuit, observables, values_shape):
+    values = np.random.default_rng(0).uniform(-np.pi, np.pi, (*values_shape, 3))
+    pub = (circuit, observables, values)
+    ours = StatevectorEstimator().run([pub]).result()[0]
+    expected = ReferenceEstimator().run([pub]).result()[0]
+    assert ours.data.evs.shape == expected.data.evs.shape
+    np.testing.assert_allclose(ours.data.evs, expected.data.evs, atol=1e-12)
+    np.testing.assert_array_equal(ours.data.stds, np.zeros(expected.data.evs.shape))
+    assert ours.metadata["target_precision"] == 0.0
+
+
+def test_several_pubs_and_circuits_in_one_run(circuit):
+    spec = layered_circuit(2, reps=1)
+    rng = np.random.default_rng(1)
+    values = rng.uniform(-1, 1, (5, 3))
+    pubs = [
+        (circuit, SparsePauliOp("ZII"), values),
+        (circuit, SparsePauliOp("IIZ"), values),
+        (circuit, SparsePauliOp("IIZ"), values[:2]),
+        (spec.circuit, spec.observables[0], rng.uniform(-1, 1, (2, 6))),
+    ]
+    ours = StatevectorEstimator().run(pubs).result()
+    expected = ReferenceEstimator().run(pubs).result()
+    assert ours.metadata == {"version": 2}
+    for mine, theirs in zip(ours, expected, strict=True):
+        np.testing.assert_allclose(mine.data.evs, theirs.data.evs, atol=1e-12)
+
+
+def test_nonzero_precision_still_gives_exact_values(circuit):
+    values = np.random.default_rng(2).uniform(-1, 1, (3, 3))
+    pub = (circuit, OBSERVABLES, values)
+    exact = ReferenceEstimator().run([pub]).result()[0].data.evs
+    result = StatevectorEstimator(default_precision=0.25).run([pub]).result()[0]
+    assert result.metadata["target_precision"] == 0.25
+    np.testing.assert_allclose(result.data.evs, exact, atol=1e-12)
+    assert np.all(result.data.stds == 0)
+    result = StatevectorEstimator().run([pub], precision=0.1).result()[0]
+    assert result.metadata["target_precision"] == 0.1
+    np.testing.assert_allclose(result.data.evs, exact, atol=1e-12)
+
+
+def test_compiled_circuits_are_cached(circuit):
+    estimator = StatevectorEstimator()
+    observables = [SparsePauliOp("ZZZ")]
+    first = estimator.simulator(circuit, observables, [True, False, True])
+    assert estimator.simulator(circuit.copy(), observables, [True, False, True]) is first
+    assert estimator.simulator(circuit, observables, [True, True, True]) is not first
+
+
+def test_circuits_without_parameters():
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.cx(0, 1)
+    result = StatevectorEstimator().run([(qc, [Pauli("XX"), Pauli("ZI")])]).result()[0]
+    np.testing.assert_allclose(result.data.evs, [1.0, 0.0], atol=1e-14)
+
+
+def test_bad_values_are_refused(circuit):
+    values = np.zeros((2, 3))
+    values[1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        StatevectorEstimator().run([(circuit, SparsePauliOp("ZZZ"), values)]).result()
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(ValueError, match="dtype"):
+        StatevectorEstimator(dtype="complex32")
+    with pytest.raises(ValueError, match="default_precision"):
+        StatevectorEstimator(default_precision=-1.0)
+
+
+@pytest.mark.skipif(
+    __import__("torch").cuda.is_available(), reason="checks the error raised without CUDA"
+)
+def test_cuda_without_a_gpu_is_an_engine_error():
+    with pytest.raises(QMNISTError, match="no CUDA GPU"):
+        StatevectorEstimator(device="cuda")
+
+
+def test_backs_estimator_qnn_exactly_even_at_its_default_precision():
+    spec = layered_circuit(3, reps=2, input_scaling=True)
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, np.pi, (4, 3))
+    w = rng.uniform(-np.pi, np.pi, len(spec.weight_params))
+    common = {
+        "circuit": spec.circuit,
+        "observables": spec.observables,
+        "input_params": spec.input_params,
+        "weight_params": spec.weight_params,
+    }
+    ours = EstimatorQNN(estimator=StatevectorEstimator(), **common)
+    reference = EstimatorQNN(estimator=ReferenceEstimator(), default_precision=0.0, **common)
+    np.testing.assert_allclose(ours.forward(x, w), reference.forward(x, w), atol=1e-12)
+    np.testing.assert_allclose(ours.backward(x, w)[1], reference.backward(x, w)[1], atol=1e-10)
