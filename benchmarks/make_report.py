@@ -1,0 +1,341 @@
+"""Write ``BENCHMARKS.md`` from every result file the benchmark scripts left in ``results/``.
+
+The report states the machine it was generated on (CPU model, cores, RAM, Python and the
+versions of the libraries that matter), then, for each benchmark whose ``<name>.json`` exists,
+its headline numbers (ratios against peers measured in the same run, as the script recorded
+them) and the script's own Markdown table; for each one that is missing, the command that
+produces it. It also draws the engine speed bar chart (log scale) from the forum benchmark's
+rows, where every engine was timed in one run, into ``results/engine_speed.png``.
+
+Run the benchmark scripts first (each writes ``results/<name>.json`` and ``.md``), then::
+
+    python benchmarks/make_report.py            # writes BENCHMARKS.md at the repository root
+
+Numbers are copied from the result files, never measured here: the script takes a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from qmnist_qiskit.plots import engine_speed_chart, save_figure
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results"
+CHART = "engine_speed.png"
+PACKAGES = (
+    "torch",
+    "qiskit",
+    "qiskit-aer",
+    "qiskit-machine-learning",
+    "pennylane",
+    "pennylane-lightning",
+    "pennylane-qiskit",
+    "scikit-learn",
+    "numpy",
+)
+FORUM_2019_MS = 50_000.0
+
+
+def _read_first(path: Path, key: str) -> str | None:
+    """The value of the first ``key: value`` line of a /proc file, or None where absent."""
+    try:
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name.strip() == key:
+                return value.strip()
+    except OSError:
+        return None
+    return None
+
+
+def _memory_gib() -> float | None:
+    total = _read_first(Path("/proc/meminfo"), "MemTotal")
+    return None if total is None else int(total.split()[0]) / 2**20
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, RAM, Python and library versions of the machine running this."""
+    return {
+        "cpu": _read_first(Path("/proc/cpuinfo"), "model name") or platform.processor() or "?",
+        "cores": os.cpu_count(),
+        "ram_gib": _memory_gib(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "packages": {package: _version(package) for package in PACKAGES},
+    }
+
+
+def _number(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def _get(data: dict, *keys: str) -> Any:
+    """``data[k1][k2]...``, or None where any level is missing."""
+    for key in keys:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _forum_gradient_rows(data: dict) -> dict[str, float]:
+    """Milliseconds per image gradient of every path timed today in the forum run."""
+    return {
+        row["path"]: 1000 * row["gradient_per_image_s"]
+        for row in data.get("rows", [])
+        if row.get("year") != 2019 and row.get("gradient_per_image_s")
+    }
+
+
+def _forum_headlines(data: dict) -> list[str]:
+    rows = _forum_gradient_rows(data)
+    if not rows:
+        return []
+    batch = data.get("batch_size", "?")
+    fastest = min(rows, key=rows.get)
+    lines = [
+        f"Loss gradient of the 10-qubit seed circuit over a batch of {batch} images: fastest "
+        f"path **{fastest}**, {_number(rows[fastest])} ms per image, "
+        f"{FORUM_2019_MS / rows[fastest]:,.0f}x less than the 2019 thread's 50 s."
+    ]
+    ours = next((name for name in rows if "statevector" in name), None)
+    if ours is not None:
+        peers = "; ".join(
+            f"{name}: {rows[name] / rows[ours]:,.1f}x" for name in rows if name != ours
+        )
+        lines.append(
+            f"{ours}, {_number(rows[ours])} ms per image; each peer's time over it, same run: "
+            f"{peers}."
+        )
+    return lines
+
+
+def _aer_headlines(data: dict) -> list[str]:
+    jacobian = data.get("jacobian_comparison", {})
+    speedups = jacobian.get("speedup_vs_baseline", {})
+    if not speedups:
+        return []
+    parts = "; ".join(f"{name}: {ratio:,.0f}x" for name, ratio in speedups.items())
+    return [
+        f"Weight Jacobian of {jacobian.get('batch', '?')} images on Aer against EstimatorQNN + "
+        f"Aer EstimatorV2 + the default ParamShiftEstimatorGradient, same run: {parts} faster."
+    ]
+
+
+def _epoch_headlines(data: dict) -> list[str]:
+    lines = []
+    versus_pennylane = data.get("ratio_vs_default_qubit")
+    versus_qnn = data.get("ratio_vs_estimator_qnn_per_sample")
+    if versus_pennylane is not None and data.get("statevector_epoch_s") is not None:
+        lines.append(
+            f"One epoch of {data.get('samples', '?'):,} samples (seed classifier, batch 1000): "
+            f"statevector {data['statevector_epoch_s']:.2f} s, **{versus_pennylane:.1f}x** "
+            "faster than PennyLane default.qubit (torch, broadcasting, backprop); goal 8x."
+        )
+    if versus_qnn is not None:
+        lines.append(
+            f"Per sample, **{versus_qnn:,.0f}x** faster than qiskit-machine-learning's "
+            "EstimatorQNN with its default gradient; goal 3000x."
+        )
+    return lines
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A benchmark script and the result file it writes (``results/<name>.json`` and ``.md``)."""
+
+    name: str
+    script: str
+    title: str
+    headlines: Callable[[dict], list[str]] = lambda data: []
+
+
+BENCHMARKS = (
+    Benchmark(
+        "classifier_epoch",
+        "bench_classifier_epoch.py",
+        "Training epoch against peers",
+        _epoch_headlines,
+    ),
+    Benchmark("statevector", "bench_statevector.py", "Statevector engine: speed, scaling, memory"),
+    Benchmark("forum", "bench_forum.py", "The 2019 forum benchmark, redone", _forum_headlines),
+    Benchmark("aer", "bench_aer.py", "Aer engine", _aer_headlines),
+    Benchmark("accuracy", "bench_accuracy.py", "Accuracy against classical baselines"),
+)
+"""The benchmarks the report knows, in report order; other result files are listed after."""
+
+
+def load_results(results_dir: Path) -> dict[str, dict]:
+    """Every ``*.json`` in ``results_dir`` by file stem.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, when one is not a JSON object.
+    """
+    results = {}
+    for path in sorted(results_dir.glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} holds a JSON {type(data).__name__}, not an object")
+        results[path.stem] = data
+    return results
+
+
+def _relink(markdown: str, prefix: str) -> str:
+    """Point relative image and link targets of a results Markdown file at ``prefix``."""
+
+    def relink(match: re.Match) -> str:
+        target = match.group(2)
+        if re.match(r"[a-z]+:|/|#", target):
+            return match.group(0)
+        return f"{match.group(1)}({prefix}/{target})"
+
+    return re.sub(r"(!?\[[^\]]*\])\(([^)\s]+)\)", relink, markdown)
+
+
+def _demote(markdown: str, levels: int) -> str:
+    """Push every heading down by ``levels`` so a script's report nests under a section."""
+    return re.sub(r"^(#+) ", lambda m: "#" * (len(m.group(1)) + levels) + " ", markdown, flags=re.M)
+
+
+def _recorded_machine(data: dict) -> str | None:
+    machine = data.get("machine")
+    if isinstance(machine, dict):
+        return ", ".join(f"{key} {value}" for key, value in machine.items())
+    return None if machine is None else str(machine)
+
+
+def _machine_section(machine: dict[str, Any]) -> list[str]:
+    ram = "?" if machine["ram_gib"] is None else f"{machine['ram_gib']:.1f} GiB"
+    packages = ", ".join(f"{name} {version}" for name, version in machine["packages"].items())
+    return [
+        "## Machine",
+        "",
+        f"- CPU: {machine['cpu']}, {machine['cores']} cores; RAM {ram}",
+        f"- {machine['platform']}, Python {machine['python']}",
+        f"- {packages}",
+        "",
+        "This is the machine that generated the report; each benchmark below also states what it "
+        "recorded about the machine it ran on. Every ratio compares paths timed side by side in "
+        "one run of one script, so it holds on that machine whatever else was running; absolute "
+        "times depend on the load (the CPU may be shared).",
+        "",
+    ]
+
+
+def write_chart(results: dict[str, dict], results_dir: Path) -> Path | None:
+    """The engine speed bar chart from the forum run's rows, or None without them."""
+    rows = _forum_gradient_rows(results.get("forum", {}))
+    if not rows:
+        return None
+    reference = "2019 thread: default.qubit, parameter shift"
+    slowest_first = sorted(rows.items(), key=lambda item: -item[1])
+    figure = engine_speed_chart(
+        {reference: FORUM_2019_MS, **dict(slowest_first)},
+        unit="ms per image",
+        reference=reference,
+        title=f"Loss gradient, seed circuit, 10 qubits, batch of "
+        f"{results['forum'].get('batch_size', '?')}",
+    )
+    return save_figure(figure, results_dir / CHART)
+
+
+def _benchmark_section(
+    benchmark: Benchmark, results: dict[str, dict], results_dir: Path, link_prefix: str
+) -> list[str]:
+    lines = [f"## {benchmark.title}", ""]
+    command = f"`python benchmarks/{benchmark.script}`"
+    if benchmark.name not in results:
+        return lines + [f"*No `{benchmark.name}.json` yet: run {command}.*", ""]
+    data = results[benchmark.name]
+    lines += [f"- {headline}" for headline in benchmark.headlines(data)]
+    recorded = _recorded_machine(data)
+    if recorded:
+        lines.append(f"- Recorded by the run: {recorded}")
+    lines += [f"- Produced by {command}; raw numbers in `{link_prefix}/{benchmark.name}.json`.", ""]
+    table = results_dir / f"{benchmark.name}.md"
+    if table.exists():
+        lines += [_demote(_relink(table.read_text().strip(), link_prefix), 2), ""]
+    return lines
+
+
+def render(
+    results: dict[str, dict],
+    machine: dict[str, Any],
+    results_dir: Path,
+    chart: Path | None,
+    output: Path,
+) -> str:
+    """The Markdown of ``BENCHMARKS.md``, with links relative to ``output``'s folder."""
+    link_prefix = Path(os.path.relpath(results_dir, output.parent)).as_posix()
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `python benchmarks/make_report.py` from the result files of the scripts in "
+        "`benchmarks/` (rerun a script, then this, to refresh). Speed is measured only by those "
+        "scripts, never by the tests.",
+        "",
+        *_machine_section(machine),
+        "## Engine speed at a glance",
+        "",
+    ]
+    if chart is None:
+        lines += ["*No engine timings yet: run `python benchmarks/bench_forum.py`.*", ""]
+    else:
+        lines += [f"![engine speed, log scale]({link_prefix}/{chart.name})", ""]
+    for benchmark in BENCHMARKS:
+        lines += _benchmark_section(benchmark, results, results_dir, link_prefix)
+    known = {benchmark.name for benchmark in BENCHMARKS}
+    for name in sorted(set(results) - known):
+        other = Benchmark(name, f"bench_{name}.py", f"Other results: {name}")
+        lines += _benchmark_section(other, results, results_dir, link_prefix)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the report; returns the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--results-dir", type=Path, default=RESULTS, help="where the benchmark scripts wrote"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=ROOT / "BENCHMARKS.md", help="the Markdown file to write"
+    )
+    args = parser.parse_args(argv)
+    if not args.results_dir.is_dir():
+        parser.error(f"{args.results_dir} is not a directory")
+    results = load_results(args.results_dir)
+    chart = write_chart(results, args.results_dir)
+    report = render(results, machine_info(), args.results_dir, chart, args.output)
+    args.output.write_text(report)
+    missing = [b.script for b in BENCHMARKS if b.name not in results]
+    print(f"wrote {args.output} from {len(results)} result files", end="")
+    print(f"; missing: {', '.join(missing)}" if missing else "")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,160 @@
+"""benchmarks/make_report.py on small, well-formed result files written here."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+import pytest
+import qiskit
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "make_report.py"
+
+
+@pytest.fixture(scope="module")
+def make_report():
+    spec = importlib.util.spec_from_file_location("make_report", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    # dataclasses look their module up in sys.modules while the script is executed.
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+FORUM = {
+    "machine": {"cpus": 2, "torch": "2.13.0+cpu"},
+    "batch_size": 4,
+    "rows": [
+        {"path": "PennyLane default.qubit", "year": 2019, "gradient_per_image_s": 50.0},
+        {"path": "Forest Wavefunction", "year": 2019, "gradient_per_image_s": None},
+        {"path": "qmnist statevector engine (torch)", "year": 2026, "gradient_per_image_s": 0.02},
+        {"path": "qmnist aer engine, exact", "year": 2026, "gradient_per_image_s": 0.05},
+        {"path": "forum code, parameter shift", "year": 2026, "gradient_per_image_s": 0.4},
+        {"path": "qiskit.aer, 1024 shots", "year": 2026, "gradient_per_image_s": None},
+    ],
+}
+FORUM_MD = """# The forum benchmark
+
+![gradient plot](forum_plot.png) and [the data](forum.json), [docs](https://example.org/x).
+
+## Details
+| path | ms |
+|---|---|
+"""
+EPOCH = {
+    "machine": {"cpu_count": 2},
+    "samples": 60000,
+    "statevector_epoch_s": 3.5,
+    "ratio_vs_default_qubit": 9.31,
+    "ratio_vs_estimator_qnn_per_sample": 5120.0,
+}
+AER = {
+    "machine": "x86_64, 2 CPUs",
+    "jacobian_comparison": {"batch": 16, "speedup_vs_baseline": {"aerqnn": 71.2}},
+}
+
+
+def _write(directory: Path, name: str, data: dict, markdown: str | None = None) -> None:
+    (directory / f"{name}.json").write_text(json.dumps(data))
+    if markdown is not None:
+        (directory / f"{name}.md").write_text(markdown)
+
+
+def _run(make_report, results: Path, output: Path) -> str:
+    assert make_report.main(["--results-dir", str(results), "--output", str(output)]) == 0
+    return output.read_text()
+
+
+def test_report_from_results(make_report, tmp_path, capsys):
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    _write(results, "forum", FORUM, FORUM_MD)
+    _write(results, "classifier_epoch", EPOCH, "# One epoch\n\n| a | b |\n|---|---|\n")
+    _write(results, "aer", AER)
+    _write(results, "extra", {"value": 1}, "# Extra study\n")
+    report = _run(make_report, results, tmp_path / "BENCHMARKS.md")
+
+    assert f"{os.cpu_count()} cores" in report
+    assert f"Python {platform.python_version()}" in report
+    assert f"qiskit {qiskit.__version__}," in report
+    assert "RAM " in report and "GiB" in report
+
+    assert "**9.3x** faster than PennyLane default.qubit" in report
+    assert "**5,120x** faster than qiskit-machine-learning's EstimatorQNN" in report
+    assert "60,000 samples" in report
+    assert (
+        "fastest path **qmnist statevector engine (torch)**, 20 ms per image, 2,500x less" in report
+    )
+    assert "qmnist aer engine, exact: 2.5x; forum code, parameter shift: 20.0x." in report
+    assert "aerqnn: 71x faster" in report
+    assert "Recorded by the run: cpus 2, torch 2.13.0+cpu" in report
+    assert "Recorded by the run: x86_64, 2 CPUs" in report
+
+    assert "### The forum benchmark" in report
+    assert "#### Details" in report
+    assert "![gradient plot](benchmarks/results/forum_plot.png)" in report
+    assert "[the data](benchmarks/results/forum.json)" in report
+    assert "[docs](https://example.org/x)" in report
+    assert "## Other results: extra" in report and "### Extra study" in report
+
+    assert "![engine speed, log scale](benchmarks/results/engine_speed.png)" in report
+    assert (results / "engine_speed.png").read_bytes()[:4] == b"\x89PNG"
+
+    for script in ("bench_statevector.py", "bench_accuracy.py"):
+        assert f"run `python benchmarks/{script}`" in report
+    assert "missing: bench_statevector.py, bench_accuracy.py" in capsys.readouterr().out
+    assert report.index("## Training epoch") < report.index("## The 2019 forum")
+
+
+def test_chart_bars_are_the_forum_rows(make_report, tmp_path):
+    chart = make_report.write_chart({"forum": FORUM}, tmp_path)
+    assert chart == tmp_path / "engine_speed.png"
+    assert make_report._forum_gradient_rows(FORUM) == {
+        "qmnist statevector engine (torch)": 20.0,
+        "qmnist aer engine, exact": 50.0,
+        "forum code, parameter shift": 400.0,
+    }
+
+
+def test_report_without_results_names_every_script(make_report, tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    report = _run(make_report, results, tmp_path / "BENCHMARKS.md")
+    for benchmark in make_report.BENCHMARKS:
+        assert f"*No `{benchmark.name}.json` yet: run `python benchmarks/{benchmark.script}`.*" in (
+            report
+        )
+    assert "*No engine timings yet: run `python benchmarks/bench_forum.py`.*" in report
+    assert not (results / "engine_speed.png").exists()
+
+
+def test_result_files_missing_keys_still_report(make_report, tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    _write(results, "forum", {"rows": []})
+    _write(results, "classifier_epoch", {"samples": 10})
+    report = _run(make_report, results, tmp_path / "BENCHMARKS.md")
+    assert "## Training epoch against peers" in report
+    assert "Produced by `python benchmarks/bench_classifier_epoch.py`" in report
+    assert "faster than" not in report
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [("{not json", r"bad\.json is not valid JSON"), ("[1, 2]", r"bad\.json holds a JSON list")],
+)
+def test_malformed_result_file_is_named(make_report, tmp_path, content, match):
+    (tmp_path / "bad.json").write_text(content)
+    with pytest.raises(ValueError, match=match):
+        make_report.load_results(tmp_path)
+
+
+def test_missing_results_directory_is_an_error(make_report, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        make_report.main(["--results-dir", str(tmp_path / "absent")])
+    assert "is not a directory" in capsys.readouterr().err
