@@ -129,6 +129,47 @@ def _forum_headlines(data: dict) -> list[str]:
     return lines
 
 
+def _times(ratio: float) -> str:
+    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.1f}x"
+
+
+def _statevector_headlines(data: dict) -> list[str]:
+    lines = []
+    if data.get("quick"):
+        lines.append("A quick run (`--quick`): fewer samples and sizes than the full benchmark.")
+    ours = _get(data, "peers", "statevector", "ms_per_sample")
+    if ours is not None:
+        peers = [
+            (label, _get(data, "peers", key, "ratio_per_sample"))
+            for key, label in (
+                ("pennylane_default_qubit", "PennyLane default.qubit (torch, broadcasting)"),
+                ("estimator_qnn_defaults", "EstimatorQNN defaults (parameter shift)"),
+            )
+        ]
+        faster = "; ".join(
+            f"**{_times(ratio)}** faster than {label}" for label, ratio in peers if ratio
+        )
+        lines.append(
+            f"Forward + exact loss gradient of the 10-qubit seed circuit: {ours:.3f} ms per "
+            f"sample ({60 * ours:.1f} s per 60,000 samples; goal 5 s)"
+            + (f"; same run: {faster}." if faster else ".")
+        )
+    scaling = [
+        f"{row['qubits']} qubits {_number(row['ms_per_sample'])} ms"
+        for row in _get(data, "scaling", "qubits") or []
+        if {"qubits", "ms_per_sample"} <= row.keys()
+    ]
+    if scaling:
+        lines.append("Per sample against qubit count: " + ", ".join(scaling) + ".")
+    memory = _get(data, "scaling", "memory") or {}
+    if {"qubits", "batch", "peak_rss_mb"} <= memory.keys():
+        lines.append(
+            f"Memory: {memory['batch']:,} samples at {memory['qubits']} qubits peaked at "
+            f"{memory['peak_rss_mb']:,.0f} MB resident (goal: within 8 GB)."
+        )
+    return lines
+
+
 def _aer_headlines(data: dict) -> list[str]:
     jacobian = data.get("jacobian_comparison", {})
     speedups = jacobian.get("speedup_vs_baseline", {})
@@ -176,7 +217,12 @@ BENCHMARKS = (
         "Training epoch against peers",
         _epoch_headlines,
     ),
-    Benchmark("statevector", "bench_statevector.py", "Statevector engine: speed, scaling, memory"),
+    Benchmark(
+        "statevector",
+        "bench_statevector.py",
+        "Statevector engine: speed, scaling, memory",
+        _statevector_headlines,
+    ),
     Benchmark("forum", "bench_forum.py", "The 2019 forum benchmark, redone", _forum_headlines),
     Benchmark("aer", "bench_aer.py", "Aer engine", _aer_headlines),
     Benchmark("accuracy", "bench_accuracy.py", "Accuracy against classical baselines"),
