@@ -59,9 +59,9 @@ def sub_views(state: torch.Tensor, qubits: Sequence[int], num_qubits: int) -> li
 
 
 def _contract(left: torch.Tensor, right: torch.Tensor, samples: int, work: Workspace):
-    """``sum(left * conj(right))`` over amplitudes: per sample ``(b,)``, or in total ``(1,)``."""
+    """``sum(left * right)`` over amplitudes: per sample ``(b,)``, or in total ``(1,)``."""
     product = work.get("product", left.shape, left.dtype)
-    torch.mul(left, right.conj(), out=product)
+    torch.mul(left, right, out=product)
     if samples == 1:
         return product.sum().reshape(1)
     return product.view(-1, product.shape[-1]).sum(0)
@@ -94,14 +94,16 @@ class UnitaryKernel:
 
     def gradient(self, seed, state, samples: int, work: Workspace) -> torch.Tensor:
         """``seed @ state^H`` on the gate's qubits: ``(b, K, K)`` per sample or ``(1, K, K)``."""
-        if samples == 1 and len(self.qubits) == 1:
+        if len(self.qubits) == 1 and samples == 1:
             # One 2 x (R b) @ (R b) x 2 product per block of the leading bits, summed.
             blocks = 2 ** self.qubits[0] * seed.shape[1]
             left = seed.view(-1, 2, blocks)
             right = state.view(-1, 2, blocks)
             return torch.bmm(left, right.mH).sum(0, keepdim=True)
         seeds = sub_views(seed, self.qubits, self.num_qubits)
-        states = sub_views(state, self.qubits, self.num_qubits)
+        # One conjugated copy serves all K * K products.
+        conjugate = torch.conj_physical(state, out=work.get("conj", state.shape, state.dtype))
+        states = sub_views(conjugate, self.qubits, self.num_qubits)
         rows = [
             torch.stack([_contract(left, right, samples, work) for right in states], -1)
             for left in seeds
@@ -129,7 +131,8 @@ class DiagonalKernel:
 
     def gradient(self, seed, state, samples: int, work: Workspace) -> torch.Tensor:
         seeds = sub_views(seed, self.qubits, self.num_qubits)
-        states = sub_views(state, self.qubits, self.num_qubits)
+        conjugate = torch.conj_physical(state, out=work.get("conj", state.shape, state.dtype))
+        states = sub_views(conjugate, self.qubits, self.num_qubits)
         pairs = zip(seeds, states, strict=True)
         return torch.stack([_contract(left, right, samples, work) for left, right in pairs], -1)
 
