@@ -26,7 +26,8 @@ import os
 import platform
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -87,6 +88,23 @@ def _best(function: Callable[[], object], repeats: int, budget_s: float) -> floa
 
 
 Data = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Set torch's thread count to ``threads`` for the block (None: leave it)."""
+    if threads is None:
+        yield
+        return
+    # lightning's OpenMP calls land in the runtime torch loaded first, so torch's thread
+    # count is lightning's too: measured both ways, since on a busy CPU spinning threads
+    # can cost more than they give at 1,024 amplitudes.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _engine_gradient(
@@ -179,41 +197,25 @@ def _paths(data: Data, repeats: int, budget_s: float) -> list[Row]:
             note="batched parameter shift; differs by shot noise",
         ),
     ]
-    for device, note in [
-        ("default.qubit", "torch, broadcasting, backprop"),
-        ("lightning.qubit", f"adjoint, one image at a time, {torch.get_num_threads()} threads"),
-        ("qiskit.aer", "parameter shift, one image at a time, exact"),
+    for device, threads, note in [
+        ("default.qubit", None, "torch, broadcasting, backprop"),
+        ("lightning.qubit", None, "adjoint, one image at a time"),
+        ("lightning.qubit", 1, "adjoint, one image at a time, torch.set_num_threads(1)"),
+        ("qiskit.aer", None, "parameter shift, one image at a time, exact"),
     ]:
-        rows.append(
-            _engine_row(
-                f"qmnist pennylane engine, {device}",
-                make_qnn(*spec, engine="pennylane", device=device),
-                data,
-                reference,
-                repeats,
-                budget_s,
-                note=note,
+        name = f"qmnist pennylane engine, {device}" + (", 1 thread" if threads else "")
+        with _torch_threads(threads):
+            rows.append(
+                _engine_row(
+                    name,
+                    make_qnn(*spec, engine="pennylane", device=device),
+                    data,
+                    reference,
+                    repeats,
+                    budget_s,
+                    note=note,
+                )
             )
-        )
-    threads = torch.get_num_threads()
-    # lightning's OpenMP calls land in the runtime torch loaded first, so torch's thread
-    # count is lightning's too; on a busy CPU its spinning threads cost far more than they
-    # give at 1,024 amplitudes.
-    torch.set_num_threads(1)
-    try:
-        rows.append(
-            _engine_row(
-                "qmnist pennylane engine, lightning.qubit, 1 thread",
-                make_qnn(*spec, engine="pennylane", device="lightning.qubit"),
-                data,
-                reference,
-                repeats,
-                budget_s,
-                note="adjoint, one image at a time, torch.set_num_threads(1)",
-            )
-        )
-    finally:
-        torch.set_num_threads(threads)
     rows.append(
         _engine_row(
             "qmnist pennylane engine, qiskit.aer, 1024 shots",
@@ -268,7 +270,9 @@ def _markdown(rows: list[Row], machine: dict) -> str:
         f"({machine['cpus']} cores, {machine['torch_threads']} OpenMP threads; "
         f"torch {machine['torch']}, "
         f"PennyLane {machine['pennylane']}, Qiskit {machine['qiskit']}, "
-        f"Aer {machine['qiskit_aer']}).",
+        f"Aer {machine['qiskit_aer']}); 1-minute load average "
+        f"{machine['load_average_at_start']:.1f} at the start, "
+        f"{machine['load_average_at_end']:.1f} at the end.",
         "",
         "| path | year | ms / evaluation | ms / image gradient | gradient / evaluation "
         "| speed-up vs 2019 gradient | max abs diff to reference | note |",
@@ -288,6 +292,8 @@ def _markdown(rows: list[Row], machine: dict) -> str:
         )
     today = {row.path: row for row in rows if row.year == 2026}
     forum_shift = today["forum code, default.qubit, parameter shift"]
+    lightning = today["qmnist pennylane engine, lightning.qubit"]
+    single = today["qmnist pennylane engine, lightning.qubit, 1 thread"]
     fastest = min(
         (row for row in today.values() if row.gradient_per_image_s),
         key=lambda row: row.gradient_per_image_s,
@@ -304,6 +310,13 @@ def _markdown(rows: list[Row], machine: dict) -> str:
         "(backprop, adjoint) and batching cut that to a few evaluations: the fastest path here, "
         f"{fastest.path}, takes {_milliseconds(fastest.gradient_per_image_s)} ms per image, "
         f"{baseline_gradient / fastest.gradient_per_image_s:,.0f}x less than in 2019.",
+        "",
+        "lightning.qubit runs its OpenMP loops in the runtime torch loaded, so torch's thread "
+        f"count is its own: {_milliseconds(lightning.gradient_per_image_s)} ms per image "
+        f"gradient with {machine['torch_threads']} threads, "
+        f"{_milliseconds(single.gradient_per_image_s)} ms with 1 (`torch.set_num_threads(1)`). "
+        "Which wins depends on the load: on a busy shared CPU spinning threads can cost far "
+        "more than they give.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -326,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "load_average_at_start": os.getloadavg()[0],
         "torch": torch.__version__,
         "pennylane": qml.__version__,
         "qiskit": qiskit.__version__,
@@ -334,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     rows = [Row(name, 2019, evaluation, gradient) for name, evaluation, gradient in FORUM_2019]
     rows += _paths(data, args.repeats, args.budget)
+    machine["load_average_at_end"] = os.getloadavg()[0]
     markdown = _markdown(rows, machine)
     print(markdown)
     args.output.mkdir(parents=True, exist_ok=True)
