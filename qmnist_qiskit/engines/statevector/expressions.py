@@ -120,7 +120,7 @@ def _from_sympy(expr: sympy.Expr, index: Mapping[str, int]) -> _Node:
         return lambda columns: sum((child(columns) for child in children[1:]), children[0](columns))
     if isinstance(expr, sympy.Mul):
 
-        def product(columns: Columns):
+        def product(columns: Columns) -> torch.Tensor | float:
             result = children[0](columns)
             for child in children[1:]:
                 result = result * child(columns)

@@ -14,8 +14,24 @@ incoming gradient ``lam = dL/d(out)``, ``dL/dU = lam @ psi^H`` and ``dL/dpsi = U
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import torch
+
+Buffers = tuple[torch.Tensor, torch.Tensor]
+"""``(result, free buffer)``: where an operation left the state, and the buffer it freed."""
+
+
+class Kernel(Protocol):
+    """An operation on states: apply, undo (apply the adjoint), both into a spare buffer."""
+
+    def apply(
+        self, param: torch.Tensor | None, state: torch.Tensor, spare: torch.Tensor, work: Workspace
+    ) -> Buffers: ...
+
+    def undo(
+        self, param: torch.Tensor | None, state: torch.Tensor, spare: torch.Tensor, work: Workspace
+    ) -> Buffers: ...
 
 
 class Workspace:
@@ -58,7 +74,9 @@ def sub_views(state: torch.Tensor, qubits: Sequence[int], num_qubits: int) -> li
     return views
 
 
-def _contract(left: torch.Tensor, right: torch.Tensor, samples: int, work: Workspace):
+def _contract(
+    left: torch.Tensor, right: torch.Tensor, samples: int, work: Workspace
+) -> torch.Tensor:
     """``sum(left * right)`` over amplitudes: per sample ``(b,)``, or in total ``(1,)``."""
     product = work.get("product", left.shape, left.dtype)
     torch.mul(left, right, out=product)
@@ -75,7 +93,9 @@ class UnitaryKernel:
         self.num_qubits = num_qubits
         self.size = 2 ** len(self.qubits)
 
-    def _multiply(self, matrix: torch.Tensor, source: torch.Tensor, target: torch.Tensor):
+    def _multiply(
+        self, matrix: torch.Tensor, source: torch.Tensor, target: torch.Tensor
+    ) -> Buffers:
         inputs = sub_views(source, self.qubits, self.num_qubits)
         outputs = sub_views(target, self.qubits, self.num_qubits)
         for row, output in enumerate(outputs):
@@ -84,15 +104,21 @@ class UnitaryKernel:
                 output.addcmul_(inputs[column], matrix[:, row, column])
         return target, source
 
-    def apply(self, matrix, state, spare, work):
+    def apply(
+        self, matrix: torch.Tensor, state: torch.Tensor, spare: torch.Tensor, work: Workspace
+    ) -> Buffers:
         """``matrix @ state`` into ``spare``; returns ``(result, free buffer)``."""
         return self._multiply(matrix, state, spare)
 
-    def undo(self, matrix, state, spare, work):
+    def undo(
+        self, matrix: torch.Tensor, state: torch.Tensor, spare: torch.Tensor, work: Workspace
+    ) -> Buffers:
         """``matrix^H @ state`` into ``spare``; returns ``(result, free buffer)``."""
         return self._multiply(matrix.conj().transpose(-1, -2), state, spare)
 
-    def gradient(self, seed, state, samples: int, work: Workspace) -> torch.Tensor:
+    def gradient(
+        self, seed: torch.Tensor, state: torch.Tensor, samples: int, work: Workspace
+    ) -> torch.Tensor:
         """``seed @ state^H`` on the gate's qubits: ``(b, K, K)`` per sample or ``(1, K, K)``."""
         if len(self.qubits) == 1 and samples == 1:
             # One 2 x (R b) @ (R b) x 2 product per block of the leading bits, summed.
@@ -118,18 +144,24 @@ class DiagonalKernel:
         self.qubits = tuple(qubits)
         self.num_qubits = num_qubits
 
-    def _scale(self, diagonal: torch.Tensor, state: torch.Tensor, spare):
+    def _scale(self, diagonal: torch.Tensor, state: torch.Tensor, spare: torch.Tensor) -> Buffers:
         for index, view in enumerate(sub_views(state, self.qubits, self.num_qubits)):
             view.mul_(diagonal[:, index])
         return state, spare
 
-    def apply(self, diagonal, state, spare, work):
+    def apply(
+        self, diagonal: torch.Tensor, state: torch.Tensor, spare: torch.Tensor, work: Workspace
+    ) -> Buffers:
         return self._scale(diagonal, state, spare)
 
-    def undo(self, diagonal, state, spare, work):
+    def undo(
+        self, diagonal: torch.Tensor, state: torch.Tensor, spare: torch.Tensor, work: Workspace
+    ) -> Buffers:
         return self._scale(diagonal.conj(), state, spare)
 
-    def gradient(self, seed, state, samples: int, work: Workspace) -> torch.Tensor:
+    def gradient(
+        self, seed: torch.Tensor, state: torch.Tensor, samples: int, work: Workspace
+    ) -> torch.Tensor:
         seeds = sub_views(seed, self.qubits, self.num_qubits)
         conjugate = torch.conj_physical(state, out=work.get("conj", state.shape, state.dtype))
         states = sub_views(conjugate, self.qubits, self.num_qubits)
@@ -145,7 +177,7 @@ class MonomialKernel:
         self.phase = None if phase is None else phase.unsqueeze(1)
         self.inverse = None if source is None else torch.argsort(source)
 
-    def apply(self, _, state, spare, work):
+    def apply(self, _: None, state: torch.Tensor, spare: torch.Tensor, work: Workspace) -> Buffers:
         if self.source is not None:
             torch.index_select(state, 0, self.source, out=spare)
             state, spare = spare, state
@@ -153,7 +185,7 @@ class MonomialKernel:
             state.mul_(self.phase)
         return state, spare
 
-    def undo(self, _, state, spare, work):
+    def undo(self, _: None, state: torch.Tensor, spare: torch.Tensor, work: Workspace) -> Buffers:
         if self.phase is not None:
             state.mul_(self.phase.conj())
         if self.source is not None:

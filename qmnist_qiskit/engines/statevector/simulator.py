@@ -30,6 +30,7 @@ from qmnist_qiskit.engines.statevector.compiler import (
 from qmnist_qiskit.engines.statevector.gates import build_matrix
 from qmnist_qiskit.engines.statevector.kernels import (
     DiagonalKernel,
+    Kernel,
     MonomialKernel,
     UnitaryKernel,
     Workspace,
@@ -57,6 +58,9 @@ _STATES_PER_SAMPLE = 8
 # Chunks of about this many bytes per state keep the sweep in the CPU caches (measured: at
 # 16 qubits, 4-sample chunks run 30% faster than 32-sample ones).
 _CACHE_BYTES = 2**22
+
+Step = tuple[Kernel, int | None]
+"""A kernel and the position of its parameter tensor (``None``: it has none)."""
 
 
 def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
@@ -90,7 +94,14 @@ def default_memory_budget(device: torch.device) -> int:
 class _Engine:
     """The runtime side of a program: kernels on a device, chunking, the adjoint sweep."""
 
-    def __init__(self, steps, evaluator: PauliEvaluator | None, num_qubits: int, dtype, budget):
+    def __init__(
+        self,
+        steps: list[Step],
+        evaluator: PauliEvaluator | None,
+        num_qubits: int,
+        dtype: torch.dtype,
+        budget: int,
+    ) -> None:
         self.steps = steps
         self.evaluator = evaluator
         self.num_qubits = num_qubits
@@ -121,7 +132,15 @@ class _Engine:
     def _slice(tensor: torch.Tensor, start: int, stop: int) -> torch.Tensor:
         return tensor if tensor.shape[0] == 1 else tensor[start:stop]
 
-    def run(self, vectors, params, start: int, stop: int, work, fresh: bool = False):
+    def run(
+        self,
+        vectors: Sequence[torch.Tensor],
+        params: Sequence[torch.Tensor],
+        start: int,
+        stop: int,
+        work: Workspace,
+        fresh: bool = False,
+    ) -> torch.Tensor:
         """The final states ``(2**n, stop - start)`` of samples ``start:stop``.
 
         With ``fresh``, the result gets its own memory instead of a workspace buffer.
@@ -141,7 +160,18 @@ class _Engine:
             return own.copy_(state)
         return state
 
-    def adjoint(self, vectors, params, start, stop, state, seed, wanted, grads, work) -> None:
+    def adjoint(
+        self,
+        vectors: Sequence[torch.Tensor],
+        params: Sequence[torch.Tensor],
+        start: int,
+        stop: int,
+        state: torch.Tensor,
+        seed: torch.Tensor,
+        wanted: Sequence[bool],
+        grads: list[torch.Tensor | None],
+        work: Workspace,
+    ) -> None:
         """Accumulate into ``grads`` the gradients for samples ``start:stop``.
 
         ``state`` (overwritten) holds the final states and ``seed`` the gradient with
@@ -173,7 +203,14 @@ class _Engine:
                     _accumulate(grads, wire, gradient, vectors[wire], start, stop)
 
 
-def _accumulate(grads, position: int, gradient, reference, start: int, stop: int) -> None:
+def _accumulate(
+    grads: list[torch.Tensor | None],
+    position: int,
+    gradient: torch.Tensor,
+    reference: torch.Tensor,
+    start: int,
+    stop: int,
+) -> None:
     if grads[position] is None:
         grads[position] = torch.zeros_like(reference)
     if reference.shape[0] == 1:
@@ -187,7 +224,9 @@ class _PauliExpectations(torch.autograd.Function):
     vectors followed by the operations' matrices."""
 
     @staticmethod
-    def forward(ctx, engine: _Engine, batch: int, num_vectors: int, *tensors):
+    def forward(
+        ctx, engine: _Engine, batch: int, num_vectors: int, *tensors: torch.Tensor
+    ) -> torch.Tensor:
         vectors, params = tensors[:num_vectors], tensors[num_vectors:]
         device = vectors[0].device
         chunk, keep = engine.plan(batch, differentiable=any(ctx.needs_input_grad[3:]))
@@ -208,7 +247,7 @@ class _PauliExpectations(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_output):
+    def backward(ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         tensors = ctx.saved_tensors
         vectors, params = tensors[: ctx.num_vectors], tensors[ctx.num_vectors :]
         engine, wanted = ctx.engine, ctx.needs_input_grad[3:]
@@ -227,7 +266,9 @@ class _PauliExpectations(torch.autograd.Function):
         return (None, None, None, *grads)
 
 
-def _as_values(values, name: str, width: int, real_dtype, device) -> torch.Tensor:
+def _as_values(
+    values, name: str, width: int, real_dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
     if not isinstance(values, torch.Tensor):
         values = torch.as_tensor(np.asarray(values, dtype=np.float64))
     if values.is_complex() or values.dtype == torch.bool:
@@ -303,7 +344,14 @@ class StatevectorSimulator:
         self._setup(**self._arguments)
 
     def _setup(
-        self, circuit, observables, input_params, weight_params, dtype, device, max_memory_bytes
+        self,
+        circuit: QuantumCircuit,
+        observables: Sequence[SparsePauliOp],
+        input_params: Sequence[Parameter],
+        weight_params: Sequence[Parameter],
+        dtype: str | torch.dtype,
+        device: str | torch.device,
+        max_memory_bytes: int | None,
     ) -> None:
         self.dtype = resolve_dtype(dtype)
         self.device = resolve_device(device)
@@ -353,7 +401,7 @@ class StatevectorSimulator:
                     gate.matrix, dtype=self.dtype, device=self.device
                 ).unsqueeze(0)
 
-    def _steps(self, ops) -> list:
+    def _steps(self, ops: Sequence[UnitaryOp | DiagonalOp | MonomialOp]) -> list[Step]:
         steps = []
         slot = 0
         n = self.program.num_qubits
@@ -433,13 +481,15 @@ class StatevectorSimulator:
             return self._constants[id(gate)]
         return build_matrix(gate.name, [angles[index] for index in gate.angles])
 
-    def _fused(self, gates: Sequence[GateRef], angles) -> torch.Tensor:
+    def _fused(self, gates: Sequence[GateRef], angles: Sequence[torch.Tensor]) -> torch.Tensor:
         matrix = self._matrix(gates[0], angles)
         for gate in gates[1:]:
             matrix = self._matrix(gate, angles) @ matrix
         return matrix
 
-    def _tensors(self, angles, ops) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def _tensors(
+        self, angles: Sequence[torch.Tensor], ops: Sequence[UnitaryOp | DiagonalOp | MonomialOp]
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         ground = torch.tensor([[1.0, 0.0]], dtype=self.dtype, device=self.device)
         vectors = [
             self._fused(gates, angles)[:, :, 0] if gates else ground
