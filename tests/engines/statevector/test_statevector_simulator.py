@@ -318,6 +318,19 @@ def test_memory_budget_splits_batches_without_changing_results(budget):
         torch.testing.assert_close(grad, expected_grad, atol=1e-12, rtol=0)
 
 
+def test_batch_plan_keeps_final_states_only_within_the_budget():
+    spec = seed_circuit(10)
+    common = {"input_params": spec.input_params, "weight_params": spec.weight_params}
+    roomy = StatevectorSimulator(spec.circuit, spec.observables, **common)
+    assert roomy.batch_plan(100) == (100, True)
+    assert roomy.batch_plan(100, differentiable=False) == (100, False)
+    tight = StatevectorSimulator(
+        spec.circuit, spec.observables, max_memory_bytes=2_000_000, **common
+    )
+    chunk, keep = tight.batch_plan(60_000)
+    assert not keep and 1 <= chunk <= 2_000_000 // (16 * 2**10)
+
+
 def test_budget_below_one_sample_is_an_engine_error():
     spec = seed_circuit(6)
     simulator = StatevectorSimulator(
