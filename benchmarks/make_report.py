@@ -161,12 +161,16 @@ def _statevector_headlines(data: dict) -> list[str]:
     ]
     if scaling:
         lines.append("Per sample against qubit count: " + ", ".join(scaling) + ".")
-    memory = _get(data, "scaling", "memory") or {}
-    if {"qubits", "batch", "peak_rss_mb"} <= memory.keys():
-        lines.append(
-            f"Memory: {memory['batch']:,} samples at {memory['qubits']} qubits peaked at "
-            f"{memory['peak_rss_mb']:,.0f} MB resident (goal: within 8 GB)."
-        )
+    memory = _get(data, "scaling", "memory") or []
+    runs = [
+        f"{run['batch']:,} samples at {run['qubits']} qubits"
+        + (" with input gradients" if run.get("input_gradients") else "")
+        + f" peaked at {run['peak_rss_mb']:,.0f} MB resident"
+        for run in (memory if isinstance(memory, list) else [memory])
+        if {"qubits", "batch", "peak_rss_mb"} <= run.keys()
+    ]
+    if runs:
+        lines.append("Memory: " + "; ".join(runs) + " (goal: within 8 GB).")
     return lines
 
 
@@ -317,7 +321,15 @@ def _benchmark_section(
     if benchmark.name not in results:
         return lines + [f"*No `{benchmark.name}.json` yet: run {command}.*", ""]
     data = results[benchmark.name]
-    lines += [f"- {headline}" for headline in benchmark.headlines(data)]
+    try:
+        headlines = benchmark.headlines(data)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        # The scripts own their layouts; a changed one must not hide the rest of the report.
+        headlines = [
+            f"No headline numbers: `{benchmark.name}.json` has a layout this report does not "
+            f"know ({type(exc).__name__}: {exc}); its own table follows."
+        ]
+    lines += [f"- {headline}" for headline in headlines]
     recorded = _recorded_machine(data)
     if recorded:
         lines.append(f"- Recorded by the run: {recorded}")

@@ -62,7 +62,10 @@ STATEVECTOR = {
     },
     "scaling": {
         "qubits": [{"qubits": 4, "ms_per_sample": 0.0123}, {"qubits": 20, "ms_per_sample": 812.0}],
-        "memory": {"qubits": 16, "batch": 60000, "peak_rss_mb": 2345.6},
+        "memory": [
+            {"qubits": 16, "batch": 60000, "peak_rss_mb": 2345.6},
+            {"qubits": 16, "batch": 3000, "input_gradients": True, "peak_rss_mb": 3491.8},
+        ],
     },
 }
 AER = {
@@ -124,7 +127,10 @@ def test_report_from_results(make_report, tmp_path, capsys):
         "PennyLane default.qubit (torch, broadcasting); **6,543x** faster than EstimatorQNN"
     ) in report
     assert "Per sample against qubit count: 4 qubits 0.0123 ms, 20 qubits 812 ms." in report
-    assert "60,000 samples at 16 qubits peaked at 2,346 MB resident" in report
+    assert (
+        "Memory: 60,000 samples at 16 qubits peaked at 2,346 MB resident; 3,000 samples at 16 "
+        "qubits with input gradients peaked at 3,492 MB resident (goal: within 8 GB)."
+    ) in report
 
     assert "run `python benchmarks/bench_accuracy.py`" in report
     assert "missing: bench_accuracy.py" in capsys.readouterr().out
@@ -162,6 +168,17 @@ def test_result_files_missing_keys_still_report(make_report, tmp_path):
     assert "## Training epoch against peers" in report
     assert "Produced by `python benchmarks/bench_classifier_epoch.py`" in report
     assert "faster than" not in report
+
+
+def test_unknown_layout_keeps_the_table(make_report, tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    _write(results, "statevector", {"peers": {"statevector": {"ms_per_sample": "fast"}}}, "# T\n")
+    report = _run(make_report, results, tmp_path / "BENCHMARKS.md")
+    assert "No headline numbers: `statevector.json` has a layout this report does not know" in (
+        report
+    )
+    assert "### T" in report
 
 
 @pytest.mark.parametrize(
