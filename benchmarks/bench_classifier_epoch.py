@@ -15,6 +15,8 @@ the cost of an epoch does not depend on what the numbers mean. Goals: statevecto
 8x faster than default.qubit per epoch, and at least 3000x faster per sample than the
 EstimatorQNN default gradient.
 
+Every path runs on the same number of torch threads (``--threads``, default 1).
+
 Run: ``python benchmarks/bench_classifier_epoch.py [--samples N] [--peer-samples N]``;
 results go to ``benchmarks/results/classifier_epoch.json`` and ``.md``.
 """
@@ -78,7 +80,14 @@ def main() -> None:
         "--peer-samples", type=int, default=4, help="samples timed on EstimatorQNN defaults"
     )
     parser.add_argument("--repeats", type=int, default=2, help="statevector epochs (min kept)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for every path (on a busy 2-core machine 1 is faster and steadier)",
+    )
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     rng = np.random.default_rng(0)
     F = rng.uniform(0, np.pi, (args.samples, 10))
@@ -110,6 +119,8 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "classifier_epoch.json").write_text(json.dumps(result, indent=2) + "\n")
     table = f"""# One epoch of the seed classifier, {args.samples} samples, batch 1000
+
+torch threads: {args.threads}; 1-minute load average at the end: {os.getloadavg()[0]:.1f}.
 
 | path | seconds per epoch | ms per sample | statevector is faster by |
 |---|---|---|---|
