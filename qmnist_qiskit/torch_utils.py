@@ -12,7 +12,7 @@ from qmnist_qiskit.exceptions import QMNISTError
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """A torch device, or :class:`QMNISTError` when CUDA is asked for and absent."""
+    """A CPU or CUDA torch device; :class:`QMNISTError` when CUDA is asked for and absent."""
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
@@ -22,6 +22,8 @@ def resolve_device(device: str | torch.device) -> torch.device:
             f"device {device!r} asked for CUDA, but torch sees no CUDA GPU here; "
             "use device='cpu' or install a CUDA build of torch on a machine with a GPU"
         )
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be a CPU or CUDA device, got {device!r}")
     return resolved
 
 

@@ -44,6 +44,7 @@ from qmnist_qiskit.engines.statevector.observables import (
     plan_observables,
 )
 from qmnist_qiskit.exceptions import QMNISTError
+from qmnist_qiskit.torch_utils import resolve_device
 
 _DTYPES = {
     "complex128": torch.complex128,
@@ -68,19 +69,6 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be 'complex128' or 'complex64', got {dtype!r}")
     return _DTYPES[dtype]
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """The torch device named by ``device``; CUDA must be available when asked for."""
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"unknown torch device {device!r}") from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise QMNISTError(f"device {device!r} was requested but torch sees no CUDA GPU")
-    if resolved.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be a CPU or CUDA device, got {device!r}")
-    return resolved
 
 
 def default_memory_budget(device: torch.device) -> int:
