@@ -5,7 +5,9 @@ versions of the libraries that matter), then, for each benchmark whose ``<name>.
 its headline numbers (ratios against peers measured in the same run, as the script recorded
 them) and the script's own Markdown table; for each one that is missing, the command that
 produces it. It also draws the engine speed bar chart (log scale) from the forum benchmark's
-rows, where every engine was timed in one run, into ``results/engine_speed.png``.
+rows, where every engine was timed in one run, into ``results/engine_speed.png``, and the
+accuracy against circuit depth from the accuracy benchmark's runs (its full run varies
+``reps``) into ``results/accuracy_depth.png``.
 
 Run the benchmark scripts first (each writes ``results/<name>.json`` and ``.md``), then::
 
@@ -27,11 +29,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from qmnist_qiskit.plots import engine_speed_chart, save_figure
+from qmnist_qiskit.plots import accuracy_vs_depth, engine_speed_chart, save_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
 CHART = "engine_speed.png"
+DEPTH_CHART = "accuracy_depth.png"
 PACKAGES = (
     "torch",
     "qiskit",
@@ -204,6 +207,70 @@ def _epoch_headlines(data: dict) -> list[str]:
     return lines
 
 
+def _met(flag: object) -> str:
+    return "met" if flag else "**not met**"
+
+
+def _accuracy_headlines(data: dict) -> list[str]:
+    lines = []
+    if _get(data, "meta", "quick"):
+        lines.append("A quick run (`--quick`): one seed, no levers, no fine-tuning.")
+    summary = data.get("default_summary")
+    if summary:
+        lines.append(
+            f"Default preset `QuantumMNISTClassifier()` on {_get(data, 'meta', 'test_samples')} "
+            f"test images, seeds {summary['seeds']}: test accuracy mean "
+            f"**{summary['test_accuracy_mean']:.1%}** (min {summary['test_accuracy_min']:.1%}, "
+            f"max {summary['test_accuracy_max']:.1%}), "
+            f"goal 85% {_met(summary['meets_accuracy_goal'])}; "
+            f"fit {summary['fit_seconds_mean']} s mean, {summary['fit_seconds_max']} s max "
+            f"(autoencoder included), goal 90 s {_met(summary['meets_time_goal'])}."
+        )
+    by_features: dict[str, list[str]] = {}
+    for row in data.get("rows", []):
+        if row["group"] == "same features":
+            by_features.setdefault(row["features"], []).append(
+                f"{row['configuration']} {row['test_accuracy']:.1%}"
+            )
+    lines += [
+        f"Same features ({features}): " + "; ".join(entries) + "."
+        for features, entries in by_features.items()
+    ]
+    lines += [
+        f"{row['configuration']}: {row['test_accuracy']:.1%}."
+        for row in data.get("rows", [])
+        if row["group"] == "fine-tune"
+    ]
+    return lines
+
+
+def accuracy_by_depth(data: dict) -> tuple[str, dict[int, float], dict[str, float]] | None:
+    """The default circuit's test accuracy against ``reps`` on one set of codes, with the
+    classical baselines on the same codes: ``(features, {reps: accuracy}, baselines)``, or
+    None when the run holds fewer than two depths (a ``--quick`` run)."""
+    default_reps = _get(data, "default_params", "reps")
+    rows = data.get("rows", [])
+    depths = {
+        row["params"]["reps"]: (row["features"], row["test_accuracy"])
+        for row in rows
+        if row["group"] == "levers" and set(row.get("params", {})) == {"reps"}
+    }
+    if not depths or default_reps is None:
+        return None
+    features = next(iter(depths.values()))[0]
+    for row in rows:
+        if row["group"] == "same features" and row.get("params") == {}:
+            if row["features"] == features:
+                depths[default_reps] = (features, row["test_accuracy"])
+    baselines = {
+        row["configuration"]: row["test_accuracy"]
+        for row in rows
+        if row["group"] == "same features" and row["features"] == features and "params" not in row
+    }
+    accuracies = {reps: accuracy for reps, (_, accuracy) in sorted(depths.items())}
+    return (features, accuracies, baselines) if len(accuracies) > 1 else None
+
+
 @dataclass(frozen=True)
 class Benchmark:
     """A benchmark script and the result file it writes (``results/<name>.json`` and ``.md``)."""
@@ -229,7 +296,12 @@ BENCHMARKS = (
     ),
     Benchmark("forum", "bench_forum.py", "The 2019 forum benchmark, redone", _forum_headlines),
     Benchmark("aer", "bench_aer.py", "Aer engine", _aer_headlines),
-    Benchmark("accuracy", "bench_accuracy.py", "Accuracy against classical baselines"),
+    Benchmark(
+        "accuracy",
+        "bench_accuracy.py",
+        "Accuracy against classical baselines",
+        _accuracy_headlines,
+    ),
 )
 """The benchmarks the report knows, in report order; other result files are listed after."""
 
@@ -296,9 +368,8 @@ def _machine_section(machine: dict[str, Any]) -> list[str]:
     ]
 
 
-def write_chart(results: dict[str, dict], results_dir: Path) -> Path | None:
-    """The engine speed bar chart from the forum run's rows, or None without them."""
-    rows = _forum_gradient_rows(results.get("forum", {}))
+def _speed_chart(forum: dict, path: Path) -> Path | None:
+    rows = _forum_gradient_rows(forum)
     if not rows:
         return None
     reference = "2019 thread: default.qubit, parameter shift"
@@ -307,14 +378,41 @@ def write_chart(results: dict[str, dict], results_dir: Path) -> Path | None:
         {reference: FORUM_2019_MS, **dict(slowest_first)},
         unit="ms per image",
         reference=reference,
-        title=f"Loss gradient, seed circuit, 10 qubits, batch of "
-        f"{results['forum'].get('batch_size', '?')}",
+        title=f"Loss gradient, seed circuit, 10 qubits, batch of {forum.get('batch_size', '?')}",
     )
-    return save_figure(figure, results_dir / CHART)
+    return save_figure(figure, path)
+
+
+def _depth_chart(accuracy: dict, path: Path) -> Path | None:
+    found = accuracy_by_depth(accuracy)
+    if found is None:
+        return None
+    features, accuracies, baselines = found
+    figure = accuracy_vs_depth(
+        list(accuracies),
+        {f"default circuit on {features}": list(accuracies.values())},
+        baselines={f"{name} on the same codes": value for name, value in baselines.items()},
+    )
+    return save_figure(figure, path)
+
+
+def write_charts(results: dict[str, dict], results_dir: Path) -> dict[str, Path]:
+    """Draw what the results allow, by benchmark name: ``"forum"``, the engine speed bar
+    chart (log scale, ``engine_speed.png``); ``"accuracy"``, accuracy against circuit depth
+    (``accuracy_depth.png``)."""
+    charts = {
+        "forum": _speed_chart(results.get("forum", {}), results_dir / CHART),
+        "accuracy": _depth_chart(results.get("accuracy", {}), results_dir / DEPTH_CHART),
+    }
+    return {name: path for name, path in charts.items() if path is not None}
 
 
 def _benchmark_section(
-    benchmark: Benchmark, results: dict[str, dict], results_dir: Path, link_prefix: str
+    benchmark: Benchmark,
+    results: dict[str, dict],
+    results_dir: Path,
+    link_prefix: str,
+    chart: Path | None = None,
 ) -> list[str]:
     lines = [f"## {benchmark.title}", ""]
     command = f"`python benchmarks/{benchmark.script}`"
@@ -334,6 +432,8 @@ def _benchmark_section(
     if recorded:
         lines.append(f"- Recorded by the run: {recorded}")
     lines += [f"- Produced by {command}; raw numbers in `{link_prefix}/{benchmark.name}.json`.", ""]
+    if chart is not None:
+        lines += [f"![{benchmark.title}]({link_prefix}/{chart.name})", ""]
     table = results_dir / f"{benchmark.name}.md"
     if table.exists():
         lines += [_demote(_relink(table.read_text().strip(), link_prefix), 2), ""]
@@ -344,7 +444,7 @@ def render(
     results: dict[str, dict],
     machine: dict[str, Any],
     results_dir: Path,
-    chart: Path | None,
+    charts: dict[str, Path],
     output: Path,
 ) -> str:
     """The Markdown of ``BENCHMARKS.md``, with links relative to ``output``'s folder."""
@@ -360,12 +460,13 @@ def render(
         "## Engine speed at a glance",
         "",
     ]
-    if chart is None:
+    if "forum" not in charts:
         lines += ["*No engine timings yet: run `python benchmarks/bench_forum.py`.*", ""]
     else:
-        lines += [f"![engine speed, log scale]({link_prefix}/{chart.name})", ""]
+        lines += [f"![engine speed, log scale]({link_prefix}/{charts['forum'].name})", ""]
     for benchmark in BENCHMARKS:
-        lines += _benchmark_section(benchmark, results, results_dir, link_prefix)
+        chart = charts.get(benchmark.name) if benchmark.name != "forum" else None
+        lines += _benchmark_section(benchmark, results, results_dir, link_prefix, chart)
     known = {benchmark.name for benchmark in BENCHMARKS}
     for name in sorted(set(results) - known):
         other = Benchmark(name, f"bench_{name}.py", f"Other results: {name}")
@@ -386,8 +487,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.results_dir.is_dir():
         parser.error(f"{args.results_dir} is not a directory")
     results = load_results(args.results_dir)
-    chart = write_chart(results, args.results_dir)
-    report = render(results, machine_info(), args.results_dir, chart, args.output)
+    charts = write_charts(results, args.results_dir)
+    report = render(results, machine_info(), args.results_dir, charts, args.output)
     args.output.write_text(report)
     missing = [b.script for b in BENCHMARKS if b.name not in results]
     print(f"wrote {args.output} from {len(results)} result files", end="")

@@ -19,6 +19,7 @@ from sklearn.metrics import ConfusionMatrixDisplay
 
 _MARKERS = ("o", "s", "^", "D", "v")
 _LINESTYLES = ("-", "--", ":", "-.")
+_BASELINE_COLORS = ("dimgray", "black", "darkgray")
 
 
 def _positive(value: float) -> bool:
@@ -210,8 +211,13 @@ def accuracy_vs_depth(
             axis.errorbar(
                 depths, list(values), yerr=list(errors[name]), fmt="none", ecolor=line.get_color()
             )
-    for name, value in (baselines or {}).items():
-        axis.axhline(value, linestyle="--", color="gray", alpha=0.8, label=name)
+    for index, (name, value) in enumerate((baselines or {}).items()):
+        axis.axhline(
+            value,
+            linestyle=_LINESTYLES[1 + index % (len(_LINESTYLES) - 1)],
+            color=_BASELINE_COLORS[index % len(_BASELINE_COLORS)],
+            label=name,
+        )
     axis.set(xlabel=xlabel, ylabel="accuracy", ylim=(0, 1), xticks=depths)
     axis.set_title("Accuracy against circuit depth")
     axis.grid(alpha=0.3)

@@ -68,6 +68,45 @@ STATEVECTOR = {
         ],
     },
 }
+SUMMARY = {
+    "seeds": [0, 1],
+    "test_accuracy_mean": 0.8612,
+    "test_accuracy_min": 0.855,
+    "test_accuracy_max": 0.8674,
+    "fit_seconds_mean": 61.5,
+    "fit_seconds_max": 70.2,
+    "meets_accuracy_goal": True,
+    "meets_time_goal": False,
+}
+
+
+def _accuracy_row(group, configuration, features, accuracy, **extra):
+    return {
+        "group": group,
+        "configuration": configuration,
+        "features": features,
+        "test_accuracy": accuracy,
+        "fit_seconds": 1.0,
+    } | extra
+
+
+ACCURACY = {
+    "meta": {"quick": False, "test_samples": 1000},
+    "default_params": {"reps": 3},
+    "default_summary": SUMMARY,
+    "rows": [
+        _accuracy_row("default", "QuantumMNISTClassifier(random_state=0)", "pixels", 0.855),
+        _accuracy_row("same features", "logistic regression", "20 codes", 0.88),
+        _accuracy_row("same features", "MLP(64)", "20 codes", 0.91),
+        _accuracy_row("same features", "circuit: dense (default)", "20 codes", 0.86, params={}),
+        _accuracy_row("same features", "logistic regression", "10 codes", 0.84),
+        _accuracy_row("same features", "circuit: dense (default)", "10 codes", 0.7, params={}),
+        _accuracy_row("levers", "reps=4", "20 codes", 0.87, params={"reps": 4}),
+        _accuracy_row("levers", "reps=2", "20 codes", 0.8, params={"reps": 2}),
+        _accuracy_row("levers", "epochs=4", "20 codes", 0.83, params={"epochs": 4}),
+        _accuracy_row("fine-tune", "fine_tune=True (not the default)", "pixels", 0.89),
+    ],
+}
 AER = {
     "machine": "x86_64, 2 CPUs",
     "jacobian_comparison": {"batch": 16, "speedup_vs_baseline": {"aerqnn": 71.2}},
@@ -92,6 +131,7 @@ def test_report_from_results(make_report, tmp_path, capsys):
     _write(results, "classifier_epoch", EPOCH, "# One epoch\n\n| a | b |\n|---|---|\n")
     _write(results, "aer", AER)
     _write(results, "statevector", STATEVECTOR)
+    _write(results, "accuracy", ACCURACY, "# Accuracy benchmark\n")
     _write(results, "extra", {"value": 1}, "# Extra study\n")
     report = _run(make_report, results, tmp_path / "BENCHMARKS.md")
 
@@ -132,14 +172,39 @@ def test_report_from_results(make_report, tmp_path, capsys):
         "qubits with input gradients peaked at 3,492 MB resident (goal: within 8 GB)."
     ) in report
 
-    assert "run `python benchmarks/bench_accuracy.py`" in report
-    assert "missing: bench_accuracy.py" in capsys.readouterr().out
+    assert (
+        "on 1000 test images, seeds [0, 1]: test accuracy mean **86.1%** (min 85.5%, max 86.7%), "
+        "goal 85% met; fit 61.5 s mean, 70.2 s max (autoencoder included), goal 90 s "
+        "**not met**."
+    ) in report
+    assert (
+        "Same features (20 codes): logistic regression 88.0%; MLP(64) 91.0%; "
+        "circuit: dense (default) 86.0%."
+    ) in report
+    assert "Same features (10 codes): logistic regression 84.0%; circuit: dense" in report
+    assert "- fine_tune=True (not the default): 89.0%." in report
+    assert "![Accuracy against classical baselines](benchmarks/results/accuracy_depth.png)" in (
+        report
+    )
+    assert (results / "accuracy_depth.png").read_bytes()[:4] == b"\x89PNG"
+    assert "missing" not in capsys.readouterr().out
     assert report.index("## Training epoch") < report.index("## The 2019 forum")
 
 
-def test_chart_bars_are_the_forum_rows(make_report, tmp_path):
-    chart = make_report.write_chart({"forum": FORUM}, tmp_path)
-    assert chart == tmp_path / "engine_speed.png"
+def test_charts_from_forum_rows_and_accuracy_depths(make_report, tmp_path):
+    charts = make_report.write_charts({"forum": FORUM, "accuracy": ACCURACY}, tmp_path)
+    assert charts == {
+        "forum": tmp_path / "engine_speed.png",
+        "accuracy": tmp_path / "accuracy_depth.png",
+    }
+    assert make_report.accuracy_by_depth(ACCURACY) == (
+        "20 codes",
+        {2: 0.8, 3: 0.86, 4: 0.87},
+        {"logistic regression": 0.88, "MLP(64)": 0.91},
+    )
+    quick = ACCURACY | {"rows": [row for row in ACCURACY["rows"] if row["group"] != "levers"]}
+    assert make_report.accuracy_by_depth(quick) is None
+    assert make_report.write_charts({"accuracy": quick}, tmp_path / "none") == {}
     assert make_report._forum_gradient_rows(FORUM) == {
         "qmnist statevector engine (torch)": 20.0,
         "qmnist aer engine, exact": 50.0,
