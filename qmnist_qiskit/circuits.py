@@ -15,6 +15,7 @@ name.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -23,6 +24,7 @@ from qiskit.quantum_info import SparsePauliOp
 
 ENTANGLEMENTS = ("linear", "circular", "full")
 ROTATIONS = ("rx", "ry", "rz")
+ENCODINGS = ("wrap", "dense")
 
 
 class CircuitSpec(NamedTuple):
@@ -54,8 +56,34 @@ def _entangling_pairs(n_qubits: int, entanglement: str) -> list[tuple[int, int]]
     return [(i, j) for i in range(n_qubits) for j in range(i + 1, n_qubits)]
 
 
+def _encoding_layer(n_qubits: int, n_features: int, encoding: str) -> list[tuple[int, int, str]]:
+    """``(feature, wire, gate)`` of one encoding layer, in circuit order.
+
+    Both encodings fill the wires in sweeps, ``RX`` on even sweeps and ``RZ`` on odd ones:
+    ``"wrap"`` puts each feature once, on wire ``feature % n_qubits``; ``"dense"`` makes
+    ``n_features`` sweeps, wire ``w`` taking feature ``(w + sweep) % n_features``, so every
+    wire meets every feature.
+    """
+    if encoding == "wrap":
+        return [
+            (feature, feature % n_qubits, "rz" if (feature // n_qubits) % 2 else "rx")
+            for feature in range(n_features)
+        ]
+    return [
+        ((wire + sweep) % n_features, wire, "rz" if sweep % 2 else "rx")
+        for sweep in range(n_features)
+        for wire in range(n_qubits)
+    ]
+
+
 def _check_options(
-    n_qubits: int, reps: int, n_features: int, entanglement: str, rotations: Sequence[str]
+    n_qubits: int,
+    reps: int,
+    n_features: int,
+    entanglement: str,
+    rotations: Sequence[str],
+    encoding: str,
+    input_center: float,
 ) -> None:
     if not isinstance(n_qubits, int) or n_qubits < 1:
         raise ValueError(f"n_qubits must be a positive integer, got {n_qubits!r}")
@@ -65,6 +93,10 @@ def _check_options(
         raise ValueError(f"n_features must be a positive integer, got {n_features!r}")
     if entanglement not in ENTANGLEMENTS:
         raise ValueError(f"entanglement must be one of {ENTANGLEMENTS}, got {entanglement!r}")
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
+    if not isinstance(input_center, int | float) or not math.isfinite(input_center):
+        raise ValueError(f"input_center must be a finite number, got {input_center!r}")
     if not rotations or any(gate not in ROTATIONS for gate in rotations):
         raise ValueError(
             f"rotations must be a non-empty sequence drawn from {ROTATIONS}, got {rotations!r}"
@@ -80,12 +112,15 @@ def layered_circuit(
     input_scaling: bool = False,
     entanglement: str = "linear",
     rotations: Sequence[str] = ("rx", "ry"),
+    encoding: str = "wrap",
+    input_center: float = 0.0,
 ) -> CircuitSpec:
     """A layered classifier circuit; ``reps=1`` with the defaults is the seed circuit.
 
-    Each layer is: an encoding layer (feature ``j`` as an ``RX`` angle on wire ``j % n_qubits``;
-    a feature that lands on an already-encoded wire alternates ``RZ``/``RX``), a CNOT
-    entangling layer, then one trainable rotation per wire for each gate in ``rotations``.
+    Each layer is: an encoding layer (``"wrap"``: feature ``j`` as an ``RX`` angle on wire
+    ``j % n_qubits``, a feature that lands on an already-encoded wire alternating ``RZ``/``RX``;
+    ``"dense"``: every feature on every wire), a CNOT entangling layer, then one trainable
+    rotation per wire for each gate in ``rotations``.
 
     Parameters
     ----------
@@ -105,13 +140,23 @@ def layered_circuit(
         CNOT pattern: neighbours, neighbours plus last-to-first, or all pairs ``i < j``.
     rotations : sequence of {"rx", "ry", "rz"}
         The trainable single-qubit rotations of each layer, in order.
+    encoding : {"wrap", "dense"}
+        ``"wrap"``: each feature once per encoding layer. ``"dense"``: ``n_features`` sweeps
+        over the wires, wire ``w`` encoding feature ``(w + sweep) % n_features`` (``RX`` on
+        even sweeps, ``RZ`` on odd ones), so each wire sees every feature in every encoding
+        layer; with ``input_scaling``, each of these ``n_qubits * n_features`` encodings has
+        its own scale.
+    input_center : float
+        Each encoded angle is ``scale * (x - input_center)`` (``x - input_center`` without
+        ``input_scaling``): with features in ``[0, pi]``, ``pi / 2`` centres them, so a
+        scale changes an encoding's slope without also turning its mean angle.
 
     Returns
     -------
     CircuitSpec
         Unpacks as ``(circuit, input_params, weight_params, observables)``. Weight order:
-        layer by layer; within a layer, the input scales (if any, one per feature) come
-        first, then the rotations gate by gate, wire by wire.
+        layer by layer; within a layer, the input scales (if any, one per encoding gate, in
+        circuit order) come first, then the rotations gate by gate, wire by wire.
 
     Examples
     --------
@@ -119,13 +164,17 @@ def layered_circuit(
     >>> qc, x, theta, obs = layered_circuit(3, reps=2, input_scaling=True)
     >>> qc.num_qubits, len(x), len(theta), len(obs)
     (3, 3, 18, 3)
+    >>> dense = layered_circuit(3, reps=2, n_features=2, input_scaling=True, encoding="dense")
+    >>> len(dense.weight_params)  # 2 layers x (3 wires x 2 features + 2 rotations x 3 wires)
+    24
     >>> print(qc.draw("text", fold=-1))  # doctest: +SKIP
     """
     n_features = n_qubits if n_features is None else n_features
     rotations = tuple(rotations)
-    _check_options(n_qubits, reps, n_features, entanglement, rotations)
+    _check_options(n_qubits, reps, n_features, entanglement, rotations, encoding, input_center)
+    plan = _encoding_layer(n_qubits, n_features, encoding)
     encodings = reps if reupload else 1
-    n_scales = n_features * encodings if input_scaling else 0
+    n_scales = len(plan) * encodings if input_scaling else 0
     n_weights = n_scales + reps * len(rotations) * n_qubits
     inputs = ParameterVector("x", n_features)
     weights = ParameterVector("θ", n_weights)
@@ -134,13 +183,11 @@ def layered_circuit(
     position = 0
     for layer in range(reps):
         if layer < encodings:
-            for feature in range(n_features):
-                wire = feature % n_qubits
-                angle = inputs[feature]
+            for feature, wire, gate in plan:
+                angle = inputs[feature] - input_center if input_center else inputs[feature]
                 if input_scaling:
                     angle = weights[position] * angle
                     position += 1
-                gate = "rz" if (feature // n_qubits) % 2 else "rx"
                 getattr(circuit, gate)(angle, wire)
         for control, target in pairs:
             circuit.cx(control, target)
@@ -189,7 +236,7 @@ def seed_circuit(n_qubits: int = 10) -> CircuitSpec:
     return spec
 
 
-PRESETS = ("seed", "layered", "reupload")
+PRESETS = ("seed", "layered", "reupload", "dense")
 
 
 def preset_circuit(
@@ -205,7 +252,10 @@ def preset_circuit(
     * ``"seed"``: the original circuit (``reps`` and ``entanglement`` are ignored);
     * ``"layered"``: :func:`layered_circuit` with encoding in the first layer only;
     * ``"reupload"``: data re-uploading in every layer with trainable input scaling and
-      ``RY``/``RZ`` rotations.
+      ``RY``/``RZ`` rotations;
+    * ``"dense"``: as ``"reupload"``, but every wire encodes every feature in every layer
+      (``encoding="dense"``), each encoding with its own trainable scale, and the features,
+      expected in the encoders' range ``[0, pi]``, are centred (``input_center=pi / 2``).
     """
     if name == "seed":
         if n_features not in (None, n_qubits):
@@ -218,7 +268,7 @@ def preset_circuit(
         return layered_circuit(
             n_qubits, reps, n_features=n_features, reupload=False, entanglement=entanglement
         )
-    if name == "reupload":
+    if name in ("reupload", "dense"):
         return layered_circuit(
             n_qubits,
             reps,
@@ -227,6 +277,8 @@ def preset_circuit(
             input_scaling=True,
             entanglement=entanglement,
             rotations=("ry", "rz"),
+            encoding="dense" if name == "dense" else "wrap",
+            input_center=math.pi / 2 if name == "dense" else 0.0,
         )
     raise ValueError(f"unknown ansatz {name!r}; choose one of {PRESETS}")
 

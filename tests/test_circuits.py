@@ -159,6 +159,75 @@ def test_more_features_than_wires_wrap_and_alternate_gates():
     assert encoding == [("rx", 0), ("rx", 1), ("rz", 0), ("rz", 1), ("rx", 0)]
 
 
+def _encodings(spec):
+    """``(gate, wire, feature, scale weight or None)`` of every gate that reads an input."""
+    inputs = {param: index for index, param in enumerate(spec.input_params)}
+    weights = {param: index for index, param in enumerate(spec.weight_params)}
+    found = []
+    for inst in spec.circuit.data:
+        params = inst.operation.params[0].parameters if inst.operation.params else set()
+        feature = [inputs[p] for p in params if p in inputs]
+        if feature:
+            scale = [weights[p] for p in params if p in weights]
+            found.append(
+                (
+                    inst.operation.name,
+                    spec.circuit.find_bit(inst.qubits[0]).index,
+                    feature[0],
+                    scale[0] if scale else None,
+                )
+            )
+    return found
+
+
+def test_dense_encoding_puts_every_feature_on_every_wire_in_sweeps():
+    spec = layered_circuit(3, reps=1, n_features=2, input_scaling=True, encoding="dense")
+    assert _encodings(spec) == [
+        ("rx", 0, 0, 0),
+        ("rx", 1, 1, 1),
+        ("rx", 2, 0, 2),
+        ("rz", 0, 1, 3),
+        ("rz", 1, 0, 4),
+        ("rz", 2, 1, 5),
+    ]
+    assert len(spec.weight_params) == 6 + 2 * 3
+    assert input_scale_mask(spec) == [True] * 6 + [False] * 6
+
+
+def test_dense_encoding_reuploads_with_fresh_scales_in_every_layer():
+    spec = layered_circuit(4, reps=3, n_features=6, input_scaling=True, encoding="dense")
+    per_layer = 4 * 6 + 2 * 4
+    assert len(spec.weight_params) == 3 * per_layer
+    encodings = _encodings(spec)
+    assert len(encodings) == 3 * 4 * 6
+    assert [scale for *_, scale in encodings] == [
+        layer * per_layer + i for layer in range(3) for i in range(24)
+    ]
+    for wire in range(4):
+        layer_one = [feature for _, w, feature, scale in encodings[:24] if w == wire]
+        assert layer_one == [(wire + sweep) % 6 for sweep in range(6)]
+
+
+def test_wrap_is_the_default_encoding():
+    explicit = layered_circuit(3, reps=2, n_features=5, input_scaling=True, encoding="wrap")
+    default = layered_circuit(3, reps=2, n_features=5, input_scaling=True)
+    assert _encodings(explicit) == _encodings(default)
+
+
+@pytest.mark.parametrize("encoding", ["wrap", "dense"])
+def test_input_center_shifts_every_encoded_feature(encoding):
+    rng = np.random.default_rng(3)
+    centred = layered_circuit(
+        3, reps=2, n_features=4, input_scaling=True, encoding=encoding, input_center=0.7
+    )
+    plain = layered_circuit(3, reps=2, n_features=4, input_scaling=True, encoding=encoding)
+    x = rng.uniform(0, np.pi, 4)
+    weights = rng.uniform(-2, 2, len(plain.weight_params))
+    assert Statevector(_bind(centred, x, weights)).equiv(
+        Statevector(_bind(plain, x - 0.7, weights))
+    )
+
+
 def test_input_scaling_multiplies_features_by_weights():
     spec = layered_circuit(2, reps=1, input_scaling=True)
     x = np.array([0.4, 1.3])
@@ -178,6 +247,8 @@ def test_input_scaling_multiplies_features_by_weights():
         ({"rotations": ("rx", "u3")}, "rotations"),
         ({"rotations": ()}, "rotations"),
         ({"n_features": 0}, "n_features"),
+        ({"encoding": "sparse"}, "encoding"),
+        ({"input_center": float("nan")}, "input_center"),
     ],
 )
 def test_layered_rejects_bad_options(kwargs, message):
@@ -189,6 +260,17 @@ def test_presets():
     assert preset_circuit("seed", 4).circuit.name == "seed_4q"
     reupload = preset_circuit("reupload", 4, reps=2)
     assert sum(input_scale_mask(reupload)) == 8
+    dense = preset_circuit("dense", 4, reps=2, n_features=8)
+    assert sum(input_scale_mask(dense)) == 2 * 4 * 8
+    assert {name for name, *_ in _encodings(dense)} == {"rx", "rz"}
+    x = np.linspace(0.1, 3.0, 8)
+    weights = np.linspace(-1, 1, len(dense.weight_params))
+    uncentred = layered_circuit(
+        4, 2, n_features=8, input_scaling=True, rotations=("ry", "rz"), encoding="dense"
+    )
+    assert Statevector(_bind(dense, x, weights)).equiv(
+        Statevector(_bind(uncentred, x - np.pi / 2, weights))
+    )
     with pytest.raises(ValueError, match="unknown ansatz"):
         preset_circuit("nope")
     with pytest.raises(ValueError, match="one feature per wire"):
