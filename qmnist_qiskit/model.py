@@ -11,13 +11,44 @@ from torch import nn
 
 from qmnist_qiskit.engines.torch_bridge import qnn_torch_forward
 
+# Input scales start this small: each encoding begins near the identity and the circuit grows
+# its dependence on the data while training. Scales of 1 put the many encodings of the
+# "dense" preset at full strength from the first step, a rough start that cost it about 5
+# points of test accuracy (benchmarks/bench_accuracy.py); for "reupload" it made no difference.
+INPUT_SCALE_STD = 0.1
 
-def initial_weights(scale_mask: list[bool], generator: torch.Generator) -> torch.Tensor:
-    """Input scales start at 1; rotation angles uniformly in ``[-pi, pi)``."""
-    angles = (
-        torch.rand(len(scale_mask), generator=generator, dtype=torch.float64) * 2 - 1
-    ) * math.pi
-    return torch.where(torch.as_tensor(np.asarray(scale_mask, dtype=bool)), 1.0, angles)
+
+def initial_weights(
+    scale_mask: list[bool], generator: torch.Generator, *, scale_std: float = INPUT_SCALE_STD
+) -> torch.Tensor:
+    """Initial circuit weights: input scales small, rotation angles anywhere.
+
+    Parameters
+    ----------
+    scale_mask : list of bool
+        For each weight, whether it is an input scale (see
+        :func:`qmnist_qiskit.circuits.input_scale_mask`).
+    generator : torch.Generator
+        Source of the random draws.
+    scale_std : float
+        Standard deviation of the input scales, drawn from a normal of mean 0.
+
+    Returns
+    -------
+    Tensor of shape (len(scale_mask),)
+        ``float64``; rotation angles uniform in ``[-pi, pi)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> weights = initial_weights([True, False], torch.Generator().manual_seed(0))
+    >>> bool(abs(weights[0]) < 1), bool(-torch.pi <= weights[1] < torch.pi)
+    (True, True)
+    """
+    size = len(scale_mask)
+    angles = (torch.rand(size, generator=generator, dtype=torch.float64) * 2 - 1) * math.pi
+    scales = torch.randn(size, generator=generator, dtype=torch.float64) * scale_std
+    return torch.where(torch.as_tensor(np.asarray(scale_mask, dtype=bool)), scales, angles)
 
 
 class QuantumClassifierModule(nn.Module):
