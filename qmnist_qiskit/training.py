@@ -16,6 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop}
+LR_SCHEDULES = ("constant", "cosine")
 
 
 def make_optimizer(name: str, parameter_groups: list[dict], learning_rate: float):
@@ -23,6 +24,52 @@ def make_optimizer(name: str, parameter_groups: list[dict], learning_rate: float
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {tuple(OPTIMIZERS)}, got {name!r}")
     return OPTIMIZERS[name](parameter_groups, lr=learning_rate)
+
+
+def make_scheduler(
+    name: str, optimizer: torch.optim.Optimizer, total_steps: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """A learning-rate schedule stepped once per mini-batch, or ``None`` for ``"constant"``.
+
+    Every parameter group first gets back the rate it was created with, so a schedule
+    that a previous ``fit`` annealed does not carry over. ``"cosine"`` then anneals each
+    rate to zero over ``total_steps`` steps: on the dense re-uploading circuit it was worth
+    about 5 points of test accuracy over a constant rate (``benchmarks/bench_accuracy.py``).
+
+    Parameters
+    ----------
+    name : {"constant", "cosine"}
+        The schedule.
+    optimizer : torch.optim.Optimizer
+        Its parameter groups' rates are reset, then scheduled.
+    total_steps : int
+        Optimiser steps the schedule spans (epochs times batches per epoch).
+
+    Returns
+    -------
+    torch.optim.lr_scheduler.LRScheduler or None
+        Call its ``step()`` after every optimiser step; ``None`` for ``"constant"``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> optimizer = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=0.1)
+    >>> scheduler = make_scheduler("cosine", optimizer, total_steps=4)
+    >>> for _ in range(2):
+    ...     optimizer.step()
+    ...     scheduler.step()
+    >>> round(optimizer.param_groups[0]["lr"], 6)
+    0.05
+    """
+    if name not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {name!r}")
+    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
+        raise ValueError(f"total_steps must be a positive integer, got {total_steps!r}")
+    for group in optimizer.param_groups:
+        group["lr"] = group.setdefault("initial_lr", group["lr"])
+    if name == "constant":
+        return None
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
 
 
 @dataclass
@@ -74,15 +121,16 @@ def run_epochs(
     generator: torch.Generator,
     history: list[dict],
     early_stopping: EarlyStopping | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     verbose: int = 0,
 ) -> bool:
     """Train for up to ``epochs`` epochs, appending one dict per epoch to ``history``.
 
     Each entry holds ``epoch``, ``loss`` (mean training loss over the epoch's batches),
     ``accuracy`` (on the batches as they were seen), ``seconds`` and, with early
-    stopping, ``val_loss`` and ``val_accuracy``. Returns ``False`` when interrupted with
-    Ctrl-C: the module then keeps the weights of its last completed step (or, with early
-    stopping, its best ones).
+    stopping, ``val_loss`` and ``val_accuracy``. ``scheduler`` (if any) steps after every
+    optimiser step. Returns ``False`` when interrupted with Ctrl-C: the module then keeps
+    the weights of its last completed step (or, with early stopping, its best ones).
     """
     progress = tqdm(total=epochs, desc="training", unit="epoch", disable=verbose <= 0)
     completed = True
@@ -98,6 +146,8 @@ def run_epochs(
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
                 total_loss += loss.item() * len(batch)
                 correct += int((logits.detach().argmax(dim=1) == targets[batch]).sum())
             record = {
