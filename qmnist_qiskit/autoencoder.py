@@ -75,7 +75,9 @@ class MNISTAutoencoder(TransformerMixin, BaseEstimator):
     hidden_layer_sizes : tuple of int
         Widths of the encoder's hidden layers; the decoder mirrors them.
     epochs : int
-        Passes over the training data.
+        Passes over the training data. After 20, the codes of different seeds still
+        differed in usefulness (logistic regression on 20 codes: 85 to 88% test accuracy);
+        after 40, 88% for each, for a few seconds more (``benchmarks/bench_accuracy.py``).
     batch_size : int
         Mini-batch size.
     learning_rate : float
@@ -113,7 +115,7 @@ class MNISTAutoencoder(TransformerMixin, BaseEstimator):
         n_components: int = 10,
         *,
         hidden_layer_sizes: tuple[int, ...] = (256, 64),
-        epochs: int = 20,
+        epochs: int = 40,
         batch_size: int = 128,
         learning_rate: float = 2e-3,
         angle_scale: float = math.pi,
