@@ -26,9 +26,11 @@ Fit seconds are wall-clock seconds of ``fit``; rows on pre-computed codes exclud
 autoencoder (its own seconds are listed). Other work may share the CPU: the load average
 before and after is recorded.
 
-Run: ``python benchmarks/bench_accuracy.py [--quick] [--seeds N] [--threads T]`` (about 2
-minutes with ``--quick``, 10 to 12 on an otherwise idle 2-core machine without); results go
-to ``benchmarks/results/accuracy.json`` and ``benchmarks/results/accuracy.md``.
+Run: ``python benchmarks/bench_accuracy.py [--quick] [--seeds N] [--threads T]`` (on an
+otherwise idle 2-core machine about 3 minutes with ``--quick``, which keeps the default,
+the baselines and the presets, and about 15 without; a busy machine takes several times
+longer); results go to ``benchmarks/results/accuracy.json`` and ``accuracy.md`` beside it
+(``--markdown-only`` re-renders the Markdown from the JSON).
 """
 
 from __future__ import annotations
