@@ -21,7 +21,13 @@ from qmnist_qiskit.model import QuantumClassifierModule, initial_weights
 from qmnist_qiskit.persistence import load_classifier, save_classifier
 from qmnist_qiskit.readout import make_readout
 from qmnist_qiskit.torch_utils import seed_from, seeded
-from qmnist_qiskit.training import EarlyStopping, make_optimizer, run_epochs
+from qmnist_qiskit.training import (
+    LR_SCHEDULES,
+    EarlyStopping,
+    make_optimizer,
+    make_scheduler,
+    run_epochs,
+)
 
 
 def _positive_int(name: str, value) -> None:
@@ -46,12 +52,17 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         ``"pca"``: PCA scaled into ``[0, pi]``; ``None``: ``X`` already holds the features;
         any scikit-learn transformer: cloned and fitted on ``X``.
     n_qubits : int
-        Wires of the circuit; also the encoder's number of components.
+        Wires of the circuit.
+    n_features : int or None
+        Features per image that a built-in encoder makes (the circuit's inputs). ``None``:
+        ``2 * n_qubits`` for ``ansatz="dense"`` (every wire meets all of them), else
+        ``n_qubits``. Ignored when ``encoder`` is ``None`` or a transformer.
     reps : int
         Layers of the circuit (ignored by ``ansatz="seed"``).
-    ansatz : {"seed", "layered", "reupload"}
-        Circuit preset from :func:`qmnist_qiskit.circuits.preset_circuit`; ``"seed"`` is
-        the original forum circuit.
+    ansatz : {"dense", "reupload", "layered", "seed"}
+        Circuit preset from :func:`qmnist_qiskit.circuits.preset_circuit`: ``"dense"``
+        re-uploads every feature on every wire in every layer, each with a trainable scale;
+        ``"seed"`` is the original forum circuit.
     entanglement : {"linear", "circular", "full"}
         CNOT pattern of the layered presets.
     readout : {"auto", "scale", "linear"}
@@ -64,6 +75,9 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         Torch optimiser.
     learning_rate : float
         Learning rate of the circuit weights and the readout.
+    lr_schedule : {"cosine", "constant"}
+        ``"cosine"``: each ``fit`` anneals the learning rates to zero over its ``epochs``
+        (``partial_fit`` always uses the constant rates).
     batch_size : int
         Mini-batch size.
     epochs : int
@@ -125,16 +139,18 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         encoder="autoencoder",
         *,
         n_qubits: int = 10,
+        n_features: int | None = None,
         reps: int = 3,
-        ansatz: str = "reupload",
+        ansatz: str = "dense",
         entanglement: str = "linear",
         readout: str = "auto",
         engine: str = "statevector",
         engine_options: dict | None = None,
         optimizer: str = "adam",
-        learning_rate: float = 0.05,
-        batch_size: int = 64,
-        epochs: int = 10,
+        learning_rate: float = 0.15,
+        lr_schedule: str = "cosine",
+        batch_size: int = 256,
+        epochs: int = 8,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         n_iter_no_change: int = 3,
@@ -147,6 +163,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
     ) -> None:
         self.encoder = encoder
         self.n_qubits = n_qubits
+        self.n_features = n_features
         self.reps = reps
         self.ansatz = ansatz
         self.entanglement = entanglement
@@ -155,6 +172,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         self.engine_options = engine_options
         self.optimizer = optimizer
         self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
         self.batch_size = batch_size
         self.epochs = epochs
         self.early_stopping = early_stopping
@@ -171,6 +189,10 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
     def _check_params(self) -> None:
         for name in ("n_qubits", "reps", "batch_size", "epochs", "n_iter_no_change"):
             _positive_int(name, getattr(self, name))
+        if self.n_features is not None:
+            _positive_int("n_features", self.n_features)
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
         if self.engine_options is not None and not isinstance(self.engine_options, dict):
@@ -200,10 +222,15 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         return options
 
     # -- building -----------------------------------------------------------------------
+    def _n_encoder_features(self) -> int:
+        if self.n_features is not None:
+            return int(self.n_features)
+        return 2 * self.n_qubits if self.ansatz == "dense" else self.n_qubits
+
     def _build(self, X: np.ndarray, n_classes: int, seed: int) -> torch.Tensor:
         """Fit the encoder, assemble the model; return the training inputs."""
         options = self._engine_options()
-        self.encoder_ = make_encoder(self.encoder, self.n_qubits, seed).fit(X)
+        self.encoder_ = make_encoder(self.encoder, self._n_encoder_features(), seed).fit(X)
         features = np.asarray(self.encoder_.transform(X), dtype=np.float64)
         self._assemble(features.shape[1], n_classes, seed, options)
         self.history_ = []
@@ -250,7 +277,9 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         return torch.as_tensor(np.searchsorted(self.classes_, y), dtype=torch.long)
 
     # -- training -----------------------------------------------------------------------
-    def _train(self, X, y, *, epochs: int, reset: bool, classes=None) -> QuantumMNISTClassifier:
+    def _train(
+        self, X, y, *, epochs: int, reset: bool, classes=None, lr_schedule: str = "constant"
+    ) -> QuantumMNISTClassifier:
         self._check_params()
         X, y = validate_data(self, X, y, reset=reset, dtype=np.float64)
         check_classification_targets(y)
@@ -284,6 +313,11 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
             inputs, targets = inputs[train_index], targets[train_index]
         if not hasattr(self, "optimizer_") or reset:
             self.optimizer_ = self._optimizer()
+        scheduler = make_scheduler(
+            lr_schedule,
+            self.optimizer_,
+            epochs * math.ceil(len(targets) / int(self.batch_size)),
+        )
         completed = run_epochs(
             self.module_,
             self.optimizer_,
@@ -294,6 +328,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
             generator=generator,
             history=self.history_,
             early_stopping=stopper,
+            scheduler=scheduler,
             verbose=self.verbose,
         )
         self.n_iter_ = len(self.history_)
@@ -308,7 +343,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         model (``interrupted_`` is then True).
         """
         reset = not (self.warm_start and hasattr(self, "module_"))
-        return self._train(X, y, epochs=int(self.epochs), reset=reset)
+        return self._train(X, y, epochs=int(self.epochs), reset=reset, lr_schedule=self.lr_schedule)
 
     def partial_fit(self, X, y, classes=None) -> QuantumMNISTClassifier:
         """One epoch over ``(X, y)``; the first call fits the encoder on ``X``.

@@ -15,6 +15,7 @@ from qmnist_qiskit.circuits import ENTANGLEMENTS, PRESETS
 from qmnist_qiskit.engines import ENGINES
 from qmnist_qiskit.exceptions import QMNISTError
 from qmnist_qiskit.readout import READOUTS
+from qmnist_qiskit.training import LR_SCHEDULES
 
 MODEL_FILE = "model.safetensors"
 
@@ -56,7 +57,12 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     )
     model.add_argument("--n-qubits", type=int, default=10, help="wires of the circuit")
     model.add_argument("--reps", type=int, default=3, help="circuit layers")
-    model.add_argument("--ansatz", choices=PRESETS, default="reupload", help="circuit preset")
+    model.add_argument(
+        "--n-features",
+        type=int,
+        help="features the encoder makes (default: 2 x qubits for the dense preset, else qubits)",
+    )
+    model.add_argument("--ansatz", choices=PRESETS, default="dense", help="circuit preset")
     model.add_argument(
         "--entanglement", choices=ENTANGLEMENTS, default="linear", help="CNOT pattern"
     )
@@ -68,9 +74,15 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
         "when qubits == classes)",
     )
     training = parser.add_argument_group("training")
-    training.add_argument("--epochs", type=int, default=10, help="passes over the data")
-    training.add_argument("--batch-size", type=int, default=64, help="mini-batch size")
-    training.add_argument("--learning-rate", type=float, default=0.05, help="optimiser step")
+    training.add_argument("--epochs", type=int, default=8, help="passes over the data")
+    training.add_argument("--batch-size", type=int, default=256, help="mini-batch size")
+    training.add_argument("--learning-rate", type=float, default=0.15, help="optimiser step")
+    training.add_argument(
+        "--lr-schedule",
+        choices=LR_SCHEDULES,
+        default="cosine",
+        help="learning-rate schedule over the fit's mini-batches",
+    )
     training.add_argument(
         "--optimizer", choices=("adam", "sgd", "rmsprop"), default="adam", help="torch optimiser"
     )
@@ -131,6 +143,7 @@ def _train(args: argparse.Namespace) -> int:
     classifier = QuantumMNISTClassifier(
         encoder=None if args.encoder == "none" else args.encoder,
         n_qubits=args.n_qubits,
+        n_features=args.n_features,
         reps=args.reps,
         ansatz=args.ansatz,
         entanglement=args.entanglement,
@@ -139,6 +152,7 @@ def _train(args: argparse.Namespace) -> int:
         engine_options=_engine_options(args) or None,
         optimizer=args.optimizer,
         learning_rate=args.learning_rate,
+        lr_schedule=args.lr_schedule,
         batch_size=args.batch_size,
         epochs=args.epochs,
         early_stopping=args.early_stopping,
@@ -194,6 +208,7 @@ def _gradcheck(args: argparse.Namespace) -> int:
     report = gradcheck(
         preset=args.preset,
         n_qubits=args.n_qubits,
+        n_features=args.n_features,
         reps=args.reps,
         batch_size=args.batch_size,
         seed=args.seed,

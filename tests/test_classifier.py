@@ -48,7 +48,9 @@ def small(**params):
 
 def test_end_to_end_on_images_clearly_beats_chance(digits):
     X, y, X_test, y_test = digits
-    clf = QuantumMNISTClassifier(n_qubits=10, reps=2, epochs=6, batch_size=32, random_state=0)
+    clf = QuantumMNISTClassifier(
+        ansatz="reupload", n_qubits=10, reps=2, epochs=6, batch_size=32, random_state=0
+    )
     clf.fit(X, y)
     assert clf.score(X_test, y_test) > 0.25  # chance is 0.10; 600 images, 6 epochs
     proba = clf.predict_proba(X_test[:5])
@@ -284,5 +286,7 @@ def test_shots_warn(features):
 def test_autoencoder_is_the_default_encoder(digits):
     X, y, _, _ = digits
     clf = QuantumMNISTClassifier(n_qubits=3, reps=1, epochs=1, random_state=0).fit(X[:60], y[:60])
-    assert isinstance(clf.encoder_, MNISTAutoencoder) and clf.encoder_.n_components == 3
+    # The default dense preset encodes two autoencoder codes per wire.
+    assert isinstance(clf.encoder_, MNISTAutoencoder) and clf.encoder_.n_components == 6
+    assert len(clf.circuit_.input_params) == 6
     assert isinstance(clf.module_.readout, LinearReadout)
