@@ -208,7 +208,6 @@ def _gradcheck(args: argparse.Namespace) -> int:
     report = gradcheck(
         preset=args.preset,
         n_qubits=args.n_qubits,
-        n_features=args.n_features,
         reps=args.reps,
         batch_size=args.batch_size,
         seed=args.seed,
