@@ -14,10 +14,9 @@ import numpy as np
 from qmnist_qiskit.circuits import ENTANGLEMENTS, PRESETS
 from qmnist_qiskit.engines import ENGINES
 from qmnist_qiskit.exceptions import QMNISTError
+from qmnist_qiskit.persistence import MODEL_FILE
 from qmnist_qiskit.readout import READOUTS
 from qmnist_qiskit.training import LR_SCHEDULES
-
-MODEL_FILE = "model.safetensors"
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:

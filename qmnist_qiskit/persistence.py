@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from qmnist_qiskit.classifier import QuantumMNISTClassifier
 
 FORMAT = "qmnist_qiskit.QuantumMNISTClassifier"
+# The file name `qmnist train` writes in its output directory and `qmnist report` reads.
+MODEL_FILE = "model.safetensors"
 FORMAT_VERSION = 1
 _PCA_ARRAYS = ("components_", "mean_", "explained_variance_")
 _SCALER_ARRAYS = ("min_", "scale_", "data_min_", "data_max_", "data_range_")
@@ -48,7 +50,7 @@ def _encoder_state(encoder) -> tuple[dict, dict[str, torch.Tensor]]:
     if isinstance(encoder, FunctionTransformer) and encoder.func is None:
         return {"kind": "identity"}, {}
     if isinstance(encoder, MNISTAutoencoder):
-        params = {k: v for k, v in encoder.get_params().items()}
+        params = encoder.get_params()
         params["hidden_layer_sizes"] = list(params["hidden_layer_sizes"])
         tensors = {f"encoder.{k}": v for k, v in encoder.module_.state_dict().items()}
         meta = {"kind": "autoencoder", "params": params, "history": encoder.history_}

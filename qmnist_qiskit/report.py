@@ -8,14 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from qmnist_qiskit.classifier import QuantumMNISTClassifier
+from qmnist_qiskit.persistence import MODEL_FILE
 from qmnist_qiskit.plots import (
     circuit_figure,
     confusion_matrix_figure,
     save_figure,
     training_curves,
 )
-
-MODEL_FILE = "model.safetensors"
 
 
 def write_report(model_dir: str | Path, X: np.ndarray, y: np.ndarray) -> Path:
