@@ -4,6 +4,13 @@ A gate angle such as ``2*x[0]``, ``θ[3]*x[1]`` or ``(pi - x[0])*(pi - x[1])`` b
 tree of torch operations over the parameter columns. Evaluating it on tensors that require
 gradients gives exact derivatives with respect to every parameter involved.
 
+Most angles that Qiskit's library and this project's presets produce are polynomials of degree
+at most two in the parameters (``a*x + b``, ``w*(x - c)``, ``w*x``, sums and products of
+parameters). Those also get a :attr:`TorchExpression.terms` form, a list of
+``(coefficient, factors)`` monomials, from which
+:mod:`~qmnist_qiskit.engines.statevector.binding` evaluates all angles of a circuit in a few
+tensor operations; the tree is the general fallback.
+
 The tree is read from the expression's operation record (the one QPY serialises), reading
 each operand from the side it is recorded on. Qiskit 2.3's ``sympify()`` and QPY reader swap
 the operands of ``-`` and ``/`` when only the left one is a leaf (``w[0] - 2*w[1]`` comes out
@@ -138,6 +145,113 @@ def _from_sympy(expr: sympy.Expr, index: Mapping[str, int]) -> _Node:
     raise ValueError(f"unsupported operation {name!r} in the parameter expression {expr}")
 
 
+Terms = tuple[tuple[float, tuple[int, ...]], ...]
+"""Monomials ``(coefficient, factors)``: ``sum coefficient * prod columns[factor]``."""
+_MAX_DEGREE = 2
+
+
+class _NotPolynomial(ValueError):
+    pass
+
+
+def _poly_leaf(value, index: Mapping[str, int]) -> dict[tuple[int, ...], float]:
+    if isinstance(value, Parameter):
+        return {(index[value.name],): 1.0}
+    return {(): _real(value, repr(value))}
+
+
+def _poly_constant(poly: dict[tuple[int, ...], float]) -> float:
+    if any(poly_key for poly_key in poly if poly_key):
+        raise _NotPolynomial("not a constant")
+    return poly.get((), 0.0)
+
+
+def _poly_add(left: dict, right: dict, sign: float = 1.0) -> dict:
+    result = dict(left)
+    for key, value in right.items():
+        result[key] = result.get(key, 0.0) + sign * value
+    return result
+
+
+def _poly_mul(left: dict, right: dict) -> dict:
+    result: dict[tuple[int, ...], float] = {}
+    for left_key, left_value in left.items():
+        for right_key, right_value in right.items():
+            key = tuple(sorted(left_key + right_key))
+            if len(key) > _MAX_DEGREE:
+                raise _NotPolynomial("degree above two")
+            result[key] = result.get(key, 0.0) + left_value * right_value
+    return result
+
+
+def _poly_pow(base: dict, exponent: dict) -> dict:
+    power = _poly_constant(exponent)
+    if power not in (0.0, 1.0, 2.0):
+        raise _NotPolynomial("not a small integer power")
+    result = {(): 1.0}
+    for _ in range(int(power)):
+        result = _poly_mul(result, base)
+    return result
+
+
+def _poly_div(numerator: dict, denominator: dict) -> dict:
+    divisor = _poly_constant(denominator)
+    if divisor == 0.0:
+        raise _NotPolynomial("division by zero")
+    return {key: value / divisor for key, value in numerator.items()}
+
+
+_POLY_BINARY: dict[str, Callable[[dict, dict], dict]] = {
+    "ADD": _poly_add,
+    "SUB": lambda left, right: _poly_add(left, right, -1.0),
+    "MUL": _poly_mul,
+    "DIV": _poly_div,
+    "POW": _poly_pow,
+    "RSUB": lambda left, right: _poly_add(right, left, -1.0),
+    "RDIV": lambda left, right: _poly_div(right, left),
+    "RPOW": lambda left, right: _poly_pow(right, left),
+}
+
+
+def _polynomial_from_replay(expression: ParameterExpression, index: Mapping[str, int]) -> Terms:
+    """The expression as monomials of degree at most two, read from Qiskit's record."""
+    if isinstance(expression, Parameter):
+        return ((1.0, (index[expression.name],)),)
+    stack: list[dict] = []
+    for step in expression._qpy_replay:
+        code = str(step.op).rsplit(".", 1)[-1]
+        if code not in _POLY_BINARY:
+            raise _NotPolynomial(f"operation {code}")
+        right = stack.pop() if step.rhs is None else _poly_leaf(step.rhs, index)
+        left = stack.pop() if step.lhs is None else _poly_leaf(step.lhs, index)
+        stack.append(_POLY_BINARY[code](left, right))
+    if len(stack) != 1:
+        raise _NotPolynomial("incomplete record")
+    return tuple((value, key) for key, value in sorted(stack[0].items()) if value != 0.0)
+
+
+def _terms_node(terms: Terms) -> _Node:
+    def evaluate(columns: Columns) -> torch.Tensor | float:
+        total: torch.Tensor | float = 0.0
+        for coefficient, factors in terms:
+            value: torch.Tensor | float = coefficient
+            for factor in factors:
+                value = value * columns[factor]
+            total = total + value
+        return total
+
+    return evaluate
+
+
+def _polynomial(expression: ParameterExpression, index: Mapping[str, int]) -> Terms | None:
+    """The monomials of ``expression`` when it is a checked polynomial of degree <= 2."""
+    try:
+        terms = _polynomial_from_replay(expression, index)
+    except (_NotPolynomial, AttributeError, IndexError):
+        return None
+    return terms if _agrees(_terms_node(terms), expression, index) else None
+
+
 def _agrees(node: _Node, expression: ParameterExpression, index: Mapping[str, int]) -> bool:
     """Whether ``node`` equals Qiskit's own evaluation of ``expression`` at sample points."""
     parameters = sorted(expression.parameters, key=lambda parameter: index[parameter.name])
@@ -193,6 +307,11 @@ class TorchExpression:
     ----------
     parameters : frozenset of int
         Positions of the parameters the expression depends on.
+    terms : tuple of (float, tuple of int), or None
+        The expression as a sum of ``coefficient * prod(columns[f] for f in factors)``
+        monomials of degree at most two (checked against Qiskit's own evaluation), or
+        ``None`` when it is not such a polynomial (a sine, say): then only the tree
+        evaluates it.
 
     Examples
     --------
@@ -202,6 +321,8 @@ class TorchExpression:
     >>> angle = TorchExpression(2 * a * b - 1, {"a": 0, "b": 1})
     >>> angle([torch.tensor([1.0, 2.0]), torch.tensor([3.0])]).tolist()
     [5.0, 11.0]
+    >>> angle.terms
+    ((-1.0, ()), (2.0, (0, 1)))
     """
 
     def __init__(self, value: float | ParameterExpression, index: Mapping[str, int]) -> None:
@@ -210,12 +331,14 @@ class TorchExpression:
                 _symbol(parameter.name, index)
             self.parameters = frozenset(index[parameter.name] for parameter in value.parameters)
             self._node = _compile(value, index)
+            self.terms = _polynomial(value, index)
             self.text = str(value)
         else:
             constant = float(value)
             if not math.isfinite(constant):
                 raise ValueError(f"gate angles must be finite, got {constant}")
             self.parameters = frozenset()
+            self.terms = ((constant, ()),) if constant else ()
             self._node = lambda columns: constant
             self.text = repr(constant)
 

@@ -1,11 +1,13 @@
-"""The batched, differentiable statevector simulator of a compiled Qiskit circuit.
+"""The batched, differentiable statevector simulator of a Qiskit circuit: the public face.
 
-Gate matrices are built from the angles with ordinary torch operations (so autograd reaches
-the inputs and weights through any parameter expression), then one custom autograd function
-runs the whole circuit chunk by chunk and differentiates it with an adjoint sweep: the
-backward pass un-computes the state with ``U^dagger`` while propagating the gradient, so no
-intermediate state is ever stored. When the final states of the whole batch fit comfortably
-in the memory budget they are kept for the backward pass; otherwise each chunk is recomputed.
+A circuit goes through four stages, each in its own module: the compiler
+(:mod:`~qmnist_qiskit.engines.statevector.compiler`: fusion, product-state prefix, merged
+permutations, final gates for the observables), binding
+(:mod:`~qmnist_qiskit.engines.statevector.binding`: every gate matrix of a batch in a few
+tensor operations), lowering (:mod:`~qmnist_qiskit.engines.statevector.lowering`: kernels with
+the addresses of their matrices) and execution
+(:mod:`~qmnist_qiskit.engines.statevector.executor`: chunking, the forward and adjoint sweeps).
+This module checks what users pass and puts the stages together.
 """
 
 from __future__ import annotations
@@ -13,38 +15,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import psutil
 import torch
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
-from torch.autograd.function import once_differentiable
 
-from qmnist_qiskit.engines.statevector.compiler import (
-    CircuitProgram,
-    DiagonalOp,
-    GateRef,
-    MonomialOp,
-    UnitaryOp,
-    compile_circuit,
+from qmnist_qiskit.engines.statevector.binding import Binder
+from qmnist_qiskit.engines.statevector.compiler import CircuitProgram, compile_circuit
+from qmnist_qiskit.engines.statevector.executor import (
+    Executor,
+    PauliExpectations,
+    default_memory_budget,
 )
-from qmnist_qiskit.engines.statevector.gates import build_matrix
-from qmnist_qiskit.engines.statevector.kernels import (
-    DiagonalKernel,
-    Kernel,
-    MonomialKernel,
-    UnitaryKernel,
-    Workspace,
-    product_state,
-    product_state_gradient,
-)
+from qmnist_qiskit.engines.statevector.kernels import Workspace
+from qmnist_qiskit.engines.statevector.lowering import lower
 from qmnist_qiskit.engines.statevector.observables import (
     PauliEvaluator,
     coefficient_matrix,
     pauli_rotations,
     plan_observables,
 )
-from qmnist_qiskit.exceptions import QMNISTError
 from qmnist_qiskit.torch_utils import resolve_device
+
+__all__ = ["StatevectorSimulator", "default_memory_budget", "resolve_device", "resolve_dtype"]
 
 _DTYPES = {
     "complex128": torch.complex128,
@@ -52,16 +44,6 @@ _DTYPES = {
     torch.complex128: torch.complex128,
     torch.complex64: torch.complex64,
 }
-# Live copies of a chunk's states during the backward pass (state, seed, their spare
-# buffers, a conjugated copy, and the temporaries of the observables and gradient
-# contractions).
-_STATES_PER_SAMPLE = 8
-# Chunks of about this many bytes per state keep the sweep in the CPU caches (measured: at
-# 16 qubits, 4-sample chunks run 30% faster than 32-sample ones).
-_CACHE_BYTES = 2**22
-
-Step = tuple[Kernel, int | None]
-"""A kernel and the position of its parameter tensor (``None``: it has none)."""
 
 
 def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
@@ -69,189 +51,6 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be 'complex128' or 'complex64', got {dtype!r}")
     return _DTYPES[dtype]
-
-
-def default_memory_budget(device: torch.device) -> int:
-    """Half of the memory currently available on ``device``."""
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return free // 2
-    return psutil.virtual_memory().available // 2
-
-
-class _Engine:
-    """The runtime side of a program: kernels on a device, chunking, the adjoint sweep."""
-
-    def __init__(
-        self,
-        steps: list[Step],
-        evaluator: PauliEvaluator | None,
-        num_qubits: int,
-        dtype: torch.dtype,
-        budget: int,
-    ) -> None:
-        self.steps = steps
-        self.evaluator = evaluator
-        self.num_qubits = num_qubits
-        self.dtype = dtype
-        self.budget = budget
-
-    def state_bytes(self) -> int:
-        return 2**self.num_qubits * torch.empty((), dtype=self.dtype).element_size()
-
-    def plan(self, batch: int, differentiable: bool) -> tuple[int, bool]:
-        """``(chunk size, keep final states)`` for a batch within the memory budget."""
-        state = self.state_bytes()
-        fixed = self.evaluator.memory_bytes if self.evaluator is not None else 0
-        available = self.budget - fixed
-        per_sample = _STATES_PER_SAMPLE * state
-        if available < per_sample:
-            raise QMNISTError(
-                f"a {self.num_qubits}-qubit sample needs about {per_sample + fixed} bytes but "
-                f"the memory budget is {self.budget} bytes; raise max_memory_bytes"
-            )
-        keep = differentiable and batch * state <= available // 2
-        if keep:
-            available -= batch * state
-        chunk = max(1, min(batch, available // per_sample, max(1, _CACHE_BYTES // state)))
-        return chunk, keep
-
-    @staticmethod
-    def _slice(tensor: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-        return tensor if tensor.shape[0] == 1 else tensor[start:stop]
-
-    def run(
-        self,
-        vectors: Sequence[torch.Tensor],
-        params: Sequence[torch.Tensor],
-        start: int,
-        stop: int,
-        work: Workspace,
-        fresh: bool = False,
-    ) -> torch.Tensor:
-        """The final states ``(2**n, stop - start)`` of samples ``start:stop``.
-
-        With ``fresh``, the result gets its own memory instead of a workspace buffer.
-        """
-        shape = (2**self.num_qubits, stop - start)
-        if fresh:
-            own = torch.empty(shape, dtype=self.dtype, device=work.device)
-            state = own
-        else:
-            state = work.get("state", shape, self.dtype)
-        spare = work.get("spare", shape, self.dtype)
-        product_state([self._slice(vector, start, stop) for vector in vectors], state)
-        for kernel, slot in self.steps:
-            param = None if slot is None else self._slice(params[slot], start, stop)
-            state, spare = kernel.apply(param, state, spare, work)
-        if fresh and state is not own:
-            return own.copy_(state)
-        return state
-
-    def adjoint(
-        self,
-        vectors: Sequence[torch.Tensor],
-        params: Sequence[torch.Tensor],
-        start: int,
-        stop: int,
-        state: torch.Tensor,
-        seed: torch.Tensor,
-        wanted: Sequence[bool],
-        grads: list[torch.Tensor | None],
-        work: Workspace,
-    ) -> None:
-        """Accumulate into ``grads`` the gradients for samples ``start:stop``.
-
-        ``state`` (overwritten) holds the final states and ``seed`` the gradient with
-        respect to them.
-        """
-        wanted_vectors, wanted_params = wanted[: len(vectors)], wanted[len(vectors) :]
-        needed = [
-            index
-            for index, (_, slot) in enumerate(self.steps)
-            if slot is not None and wanted_params[slot]
-        ]
-        stop_at = 0 if any(wanted_vectors) else (min(needed) if needed else len(self.steps))
-        spare = work.get("spare", state.shape, state.dtype)
-        seed_spare = work.get("seed_spare", seed.shape, seed.dtype)
-        if state.data_ptr() == spare.data_ptr():
-            spare = work.get("state", state.shape, state.dtype)
-        for index in range(len(self.steps) - 1, stop_at - 1, -1):
-            kernel, slot = self.steps[index]
-            param = None if slot is None else self._slice(params[slot], start, stop)
-            state, spare = kernel.undo(param, state, spare, work)
-            if slot is not None and wanted_params[slot]:
-                gradient = kernel.gradient(seed, state, param.shape[0], work)
-                _accumulate(grads, len(vectors) + slot, gradient, params[slot], start, stop)
-            seed, seed_spare = kernel.undo(param, seed, seed_spare, work)
-        if any(wanted_vectors):
-            sliced = [self._slice(vector, start, stop) for vector in vectors]
-            for wire, gradient in enumerate(product_state_gradient(sliced, seed, wanted_vectors)):
-                if gradient is not None:
-                    _accumulate(grads, wire, gradient, vectors[wire], start, stop)
-
-
-def _accumulate(
-    grads: list[torch.Tensor | None],
-    position: int,
-    gradient: torch.Tensor,
-    reference: torch.Tensor,
-    start: int,
-    stop: int,
-) -> None:
-    if grads[position] is None:
-        grads[position] = torch.zeros_like(reference)
-    if reference.shape[0] == 1:
-        grads[position] += gradient
-    else:
-        grads[position][start:stop] = gradient
-
-
-class _PauliExpectations(torch.autograd.Function):
-    """Pauli expectations ``(B, P)`` of the circuit; inputs are the wires' initial
-    vectors followed by the operations' matrices."""
-
-    @staticmethod
-    def forward(
-        ctx, engine: _Engine, batch: int, num_vectors: int, *tensors: torch.Tensor
-    ) -> torch.Tensor:
-        vectors, params = tensors[:num_vectors], tensors[num_vectors:]
-        device = vectors[0].device
-        chunk, keep = engine.plan(batch, differentiable=any(ctx.needs_input_grad[3:]))
-        real = torch.empty((), dtype=engine.dtype).real.dtype
-        result = torch.empty(batch, engine.evaluator.plan.num_paulis, dtype=real, device=device)
-        work = Workspace(device)
-        states = []
-        for start in range(0, batch, chunk):
-            stop = min(batch, start + chunk)
-            state = engine.run(vectors, params, start, stop, work, fresh=keep)
-            engine.evaluator.forward(state, result[start:stop], work)
-            if keep:
-                states.append(state)
-        ctx.engine, ctx.batch, ctx.chunk, ctx.states = engine, batch, chunk, states
-        ctx.num_vectors = num_vectors
-        ctx.save_for_backward(*tensors)
-        return result
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        tensors = ctx.saved_tensors
-        vectors, params = tensors[: ctx.num_vectors], tensors[ctx.num_vectors :]
-        engine, wanted = ctx.engine, ctx.needs_input_grad[3:]
-        grads: list[torch.Tensor | None] = [None] * len(tensors)
-        work = Workspace(vectors[0].device)
-        for position, start in enumerate(range(0, ctx.batch, ctx.chunk)):
-            stop = min(ctx.batch, start + ctx.chunk)
-            if ctx.states:
-                # The sweep overwrites its state: copy, so that a retained graph can run again.
-                kept = ctx.states[position]
-                state = work.get("state", kept.shape, kept.dtype).copy_(kept)
-            else:
-                state = engine.run(vectors, params, start, stop, work)
-            seed = engine.evaluator.backward(state, grad_output[start:stop], work)
-            engine.adjoint(vectors, params, start, stop, state, seed, wanted, grads, work)
-        return (None, None, None, *grads)
 
 
 def _as_values(
@@ -355,25 +154,34 @@ class StatevectorSimulator:
         )
         self.program: CircuitProgram = compile_circuit(circuit, input_params, weight_params)
         n = self.program.num_qubits
-        final_wires = [wire for wire, gates in enumerate(self.program.final) if gates]
+        final_wires = tuple(wire for wire, gates in enumerate(self.program.final) if gates)
         self.plan = plan_observables(observables, n, final_wires)
-        self._constants = {}
-        for gates in (*self.program.initial, *self.program.final):
-            self._register_constants(gates)
-        for op in self.program.ops:
-            if isinstance(op, UnitaryOp):
-                self._register_constants(op.gates)
-        applied_finals = [
-            UnitaryOp((wire,), self.program.final[wire])
+        self._binder = Binder(self.program, self.dtype, self.device)
+        layout = self._binder.layout
+        applied = tuple(
+            wire
             for wire in final_wires
             if wire not in self.plan.absorbed and wire not in self.plan.ignored
-        ]
-        all_finals = [UnitaryOp((wire,), self.program.final[wire]) for wire in final_wires]
-        self._ops = [*self.program.ops, *applied_finals]
-        self._state_ops = [*self.program.ops, *all_finals]
+        )
         evaluator = PauliEvaluator(self.plan, self.real_dtype, self.device)
-        self._engine = _Engine(self._steps(self._ops), evaluator, n, self.dtype, budget)
-        self._state_engine = _Engine(self._steps(self._state_ops), None, n, self.dtype, budget)
+        self._executor = Executor(
+            lower(self.program, layout, applied, self.dtype, self.device),
+            layout.initial,
+            evaluator,
+            n,
+            self.dtype,
+            budget,
+            self.device,
+        )
+        self._state_executor = Executor(
+            lower(self.program, layout, final_wires, self.dtype, self.device),
+            layout.initial,
+            None,
+            n,
+            self.dtype,
+            budget,
+            self.device,
+        )
 
     def __getstate__(self) -> dict:
         return dict(self._arguments)
@@ -382,39 +190,13 @@ class StatevectorSimulator:
         self._arguments = state
         self._setup(**state)
 
-    def _register_constants(self, gates: Sequence[GateRef]) -> None:
-        for gate in gates:
-            if gate.matrix is not None:
-                self._constants[id(gate)] = torch.as_tensor(
-                    gate.matrix, dtype=self.dtype, device=self.device
-                ).unsqueeze(0)
-
-    def _steps(self, ops: Sequence[UnitaryOp | DiagonalOp | MonomialOp]) -> list[Step]:
-        steps = []
-        slot = 0
-        n = self.program.num_qubits
-        for op in ops:
-            if isinstance(op, MonomialOp):
-                source = None if op.source is None else torch.as_tensor(op.source).to(self.device)
-                phase = (
-                    None
-                    if op.phase is None
-                    else torch.as_tensor(op.phase, dtype=self.dtype, device=self.device)
-                )
-                steps.append((MonomialKernel(source, phase), None))
-                continue
-            kernel = DiagonalKernel if isinstance(op, DiagonalOp) else UnitaryKernel
-            steps.append((kernel(op.qubits, n), slot))
-            slot += 1
-        return steps
-
     def batch_plan(self, batch: int, *, differentiable: bool = True) -> tuple[int, bool]:
         """How :meth:`expectations` processes ``batch`` samples within the memory budget.
 
         Returns ``(chunk size, whether the final states are kept for the backward pass)``;
         when they are not, the backward pass recomputes each chunk.
         """
-        return self._engine.plan(batch, differentiable)
+        return self._executor.plan(batch, differentiable)
 
     @property
     def num_qubits(self) -> int:
@@ -453,43 +235,8 @@ class StatevectorSimulator:
             )
         return inputs, weights, batch
 
-    @staticmethod
-    def _columns(inputs: torch.Tensor, weights: torch.Tensor) -> list[torch.Tensor]:
-        """One tensor per parameter: ``(B,)`` for inputs, ``(1,)`` or ``(B,)`` for weights."""
-        columns = [inputs[:, index] for index in range(inputs.shape[1])]
-        if weights.ndim == 1:
-            return columns + [weights[index : index + 1] for index in range(weights.shape[0])]
-        return columns + [weights[:, index] for index in range(weights.shape[1])]
-
-    def _angles(self, columns: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        return [angle(columns, self.real_dtype, self.device) for angle in self.program.angles]
-
-    def _matrix(self, gate: GateRef, angles: Sequence[torch.Tensor]) -> torch.Tensor:
-        if gate.matrix is not None:
-            return self._constants[id(gate)]
-        return build_matrix(gate.name, [angles[index] for index in gate.angles])
-
-    def _fused(self, gates: Sequence[GateRef], angles: Sequence[torch.Tensor]) -> torch.Tensor:
-        matrix = self._matrix(gates[0], angles)
-        for gate in gates[1:]:
-            matrix = self._matrix(gate, angles) @ matrix
-        return matrix
-
-    def _tensors(
-        self, angles: Sequence[torch.Tensor], ops: Sequence[UnitaryOp | DiagonalOp | MonomialOp]
-    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        ground = torch.tensor([[1.0, 0.0]], dtype=self.dtype, device=self.device)
-        vectors = [
-            self._fused(gates, angles)[:, :, 0] if gates else ground
-            for gates in self.program.initial
-        ]
-        params = []
-        for op in ops:
-            if isinstance(op, UnitaryOp):
-                params.append(self._fused(op.gates, angles))
-            elif isinstance(op, DiagonalOp):
-                params.append(build_matrix(op.gate.name, [angles[i] for i in op.gate.angles]))
-        return vectors, params
+    def _bind(self, inputs: torch.Tensor, weights: torch.Tensor) -> list[torch.Tensor | None]:
+        return self._binder(inputs, weights if weights.ndim == 2 else weights.unsqueeze(0))
 
     def expectations(self, inputs, weights) -> torch.Tensor:
         """Expectation values of the observables, differentiable by torch autograd.
@@ -508,12 +255,14 @@ class StatevectorSimulator:
             simulator's device.
         """
         inputs, weights, batch = self._validate(inputs, weights)
-        angles = self._angles(self._columns(inputs, weights))
-        vectors, params = self._tensors(angles, self._ops)
-        paulis = _PauliExpectations.apply(self._engine, batch, len(vectors), *vectors, *params)
+        bound = self._bind(inputs, weights)
+        paulis = PauliExpectations.apply(self._executor, batch, *self._executor.inputs(bound))
         rotations = None
         if self.plan.absorbed:
-            finals = [self._fused(self.program.final[wire], angles) for wire in self.plan.absorbed]
+            finals = []
+            for wire in self.plan.absorbed:
+                slot, index = self._binder.layout.final[wire]
+                finals.append(bound[slot][:, index])
             shape = torch.broadcast_shapes(*(final.shape for final in finals))
             stacked = torch.stack([final.expand(shape) for final in finals], dim=1)
             rotations = pauli_rotations(stacked)
@@ -532,13 +281,15 @@ class StatevectorSimulator:
         """Final statevectors ``(B, 2**n)`` in Qiskit's little-endian order, global phase
         included (equal to ``Statevector(bound_circuit).data``). Not differentiable."""
         inputs, weights, batch = self._validate(inputs, weights)
-        columns = self._columns(inputs, weights)
-        vectors, params = self._tensors(self._angles(columns), self._state_ops)
-        chunk, _ = self._state_engine.plan(batch, differentiable=False)
+        bound = self._bind(inputs, weights)
+        chunk, _ = self._state_executor.plan(batch, differentiable=False)
         states = torch.empty(batch, 2**self.num_qubits, dtype=self.dtype, device=self.device)
         work = Workspace(self.device)
         for start in range(0, batch, chunk):
             stop = min(batch, start + chunk)
-            states[start:stop] = self._state_engine.run(vectors, params, start, stop, work).T
+            states[start:stop] = self._state_executor.run(bound, start, stop, work).T
+        columns = [inputs[:, i] for i in range(inputs.shape[1])]
+        rows = weights if weights.ndim == 2 else weights.unsqueeze(0)
+        columns += [rows[:, j] for j in range(rows.shape[1])]
         phase = self.program.global_phase(columns, self.real_dtype, self.device)
         return states * torch.polar(torch.ones_like(phase), phase).unsqueeze(1)
