@@ -221,6 +221,106 @@ class RunProducts:
         return stack[:, self.result]
 
 
+ROTATIONS = ("rx", "ry", "rz")
+# Real and imaginary parts of I and of -i X, -i Y, -i Z, entry by entry (row, column, re/im):
+# a rotation R_P(theta) is cos(theta/2) I + sin(theta/2) (-i P).
+_IDENTITY_PARTS = np.array([[[1, 0], [0, 0]], [[0, 0], [1, 0]]], dtype=np.float64)
+_GENERATOR_PARTS = np.array(
+    [
+        [[[0, 0], [0, -1]], [[0, -1], [0, 0]]],
+        [[[0, 0], [-1, 0]], [[1, 0], [0, 0]]],
+        [[[0, -1], [0, 0]], [[0, 0], [0, 1]]],
+    ],
+    dtype=np.float64,
+)
+
+
+class RotationRuns:
+    """Products of runs of ``rx``/``ry``/``rz`` rotations, built and multiplied in place.
+
+    Runs of similar length (same ``ceil(log2(length))``) are padded to a common length with
+    rotations by angle 0 (identities) and laid out as ``(rows, runs, length)``: every
+    rotation of a bucket comes from one ``cos``/``sin`` pair and two products with constant
+    generators, and each level of the tree multiplies neighbouring matrices of every run with
+    one batched product, with no gathers.
+
+    Parameters
+    ----------
+    runs : sequence of sequence of (int, str)
+        Each run's gates in the order they act: ``(angle column, gate name)``.
+    num_angles : int
+        Number of angle columns given to :meth:`__call__`.
+    dtype : torch.dtype
+        Complex dtype of the matrices.
+    device : torch.device
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from qiskit.circuit.library import RXGate, RZGate
+    >>> runs = RotationRuns([[(0, "rx"), (1, "rz")]], 2, torch.complex128, "cpu")
+    >>> product = runs(torch.tensor([[0.3, 0.7]], dtype=torch.float64))[0, 0]
+    >>> bool(np.allclose(product.numpy(), RZGate(0.7).to_matrix() @ RXGate(0.3).to_matrix()))
+    True
+    """
+
+    def __init__(
+        self,
+        runs: Sequence[Sequence[tuple[int, str]]],
+        num_angles: int,
+        dtype: torch.dtype,
+        device: torch.device | str,
+    ) -> None:
+        real = torch.empty((), dtype=dtype).real.dtype
+        buckets: dict[int, list[int]] = {}
+        for position, run in enumerate(runs):
+            buckets.setdefault(max(len(run) - 1, 0).bit_length(), []).append(position)
+        self._buckets = []
+        order = []
+        for members in buckets.values():
+            length = max(1, *(len(runs[p]) for p in members))
+            columns = np.full((len(members), length), num_angles, dtype=np.int64)
+            generators = np.zeros((len(members), length, 2, 2, 2), dtype=np.float64)
+            for row, p in enumerate(members):
+                for position, (column, name) in enumerate(runs[p]):
+                    columns[row, position] = column
+                    generators[row, position] = _GENERATOR_PARTS[ROTATIONS.index(name)]
+            self._buckets.append(
+                (
+                    torch.as_tensor(columns, device=device),
+                    torch.as_tensor(generators, dtype=real, device=device),
+                )
+            )
+            order += members
+        self._identity_parts = torch.as_tensor(_IDENTITY_PARTS, dtype=real, device=device)
+        self._identity = torch.eye(2, dtype=dtype, device=device).reshape(1, 1, 1, 2, 2)
+        inverse = np.argsort(order)
+        self._order = (
+            None
+            if np.array_equal(inverse, np.arange(len(order)))
+            else torch.as_tensor(inverse, device=device)
+        )
+
+    def __call__(self, angles: torch.Tensor) -> torch.Tensor:
+        """``(N, R, 2, 2)``: each run's product, from ``angles`` ``(N, num_angles)``."""
+        rows = angles.shape[0]
+        padded = torch.cat([angles, angles.new_zeros(rows, 1)], dim=1)
+        products = []
+        for columns, generators in self._buckets:
+            half = padded[:, columns] * 0.5
+            parts = torch.cos(half)[..., None, None, None] * self._identity_parts
+            parts = parts + torch.sin(half)[..., None, None, None] * generators
+            matrices = torch.view_as_complex(parts)
+            while matrices.shape[2] > 1:
+                if matrices.shape[2] % 2:
+                    identity = self._identity.expand(rows, matrices.shape[1], 1, 2, 2)
+                    matrices = torch.cat([matrices, identity], dim=2)
+                matrices = matrices[:, :, 1::2] @ matrices[:, :, 0::2]
+            products.append(matrices[:, :, 0])
+        result = products[0] if len(products) == 1 else torch.cat(products, dim=1)
+        return result if self._order is None else result[:, self._order]
+
+
 @dataclass
 class _Kind:
     """All gates of one name in a group: one builder call on ``(rows, gates)`` angles."""
@@ -299,6 +399,18 @@ class _Group:
             runs.append(slot_of[offset : offset + len(run)].tolist())
             offset += len(run)
         self.products = RunProducts(runs, identity, device) if runs else None
+        self.rotations = None
+        if single and all(gate.name in ROTATIONS and gate.matrix is None for gate in single):
+            column = self.table.column
+            self.rotations = RotationRuns(
+                [
+                    [(column[self.angle_ids[gate.angles[0]]], gate.name) for gate in run]
+                    for run in self.runs
+                ],
+                len(self.angle_ids),
+                dtype,
+                device,
+            )
         self.identity = torch.eye(2, dtype=dtype, device=device).reshape(1, 1, 2, 2)
         self.two_order = _inverse(two_order, len(self.two_qubit), device)
         self.two_constants = _constant_stack(
@@ -325,7 +437,9 @@ class _Group:
         rows = inputs.shape[0] if self.with_inputs else weights.shape[0]
         angles = self.table(inputs, weights) if self.angle_ids else None
         bound: list[torch.Tensor | None] = [None, None, None]
-        if self.runs:
+        if self.rotations is not None:
+            bound[0] = self.rotations(angles)
+        elif self.runs:
             parts = self._build(self.single_kinds, angles) if angles is not None else []
             if self.single_constants is not None:
                 parts.append(self.single_constants.expand(rows, -1, -1, -1))

@@ -3,11 +3,16 @@
 The executor receives the bound matrices (see
 :mod:`~qmnist_qiskit.engines.statevector.binding`) as a few stacked tensors and addresses each
 step's matrix inside them. :class:`PauliExpectations` wraps a whole circuit evaluation in one
-torch autograd function: the backward pass un-computes the state with ``U^dagger`` while
-propagating the gradient (the adjoint method), so no intermediate state is stored, and returns
-the gradient of each stacked tensor at once. When the final states of the whole batch fit
-comfortably in the memory budget they are kept for the backward pass; otherwise each chunk is
-recomputed.
+torch autograd function whose backward pass returns the gradient of each stacked tensor at
+once, by the adjoint method: the gradient with respect to the state is propagated backwards
+with ``U^dagger``, and each parameterised step's gradient is contracted from it and the state
+that entered the step.
+
+When the states the backward pass needs (the final states, and the state entering each step
+whose matrix needs a gradient) fit comfortably in the memory budget, the forward pass keeps
+them: the backward pass then costs one sweep of the gradient. Otherwise each chunk is
+recomputed in the backward pass and un-computed step by step with ``U^dagger`` beside the
+gradient, so no intermediate state is stored.
 """
 
 from __future__ import annotations
@@ -129,7 +134,11 @@ class Executor:
         return 2**self.num_qubits * torch.empty((), dtype=self.dtype).element_size()
 
     def plan(self, batch: int, differentiable: bool) -> tuple[int, bool]:
-        """``(chunk size, keep final states)`` for a batch within the memory budget."""
+        """``(chunk size, keep states)`` for a batch within the memory budget.
+
+        ``keep``: the forward pass keeps the states the backward pass needs (the final ones,
+        and those entering the parameterised steps).
+        """
         state = self.state_bytes()
         fixed = self.evaluator.memory_bytes if self.evaluator is not None else 0
         available = self.budget - fixed
@@ -139,9 +148,10 @@ class Executor:
                 f"a {self.num_qubits}-qubit sample needs about {per_sample + fixed} bytes but "
                 f"the memory budget is {self.budget} bytes; raise max_memory_bytes"
             )
-        keep = differentiable and batch * state <= available // 2
+        kept = batch * state * (1 + sum(address is not None for _, address in self.steps))
+        keep = differentiable and kept <= available // 2
         if keep:
-            available -= batch * state
+            available -= kept
         chunk = max(1, min(batch, available // per_sample, max(1, _CACHE_BYTES // state)))
         return chunk, keep
 
@@ -170,27 +180,90 @@ class Executor:
         start: int,
         stop: int,
         work: Workspace,
-        fresh: bool = False,
+        kept: dict[int, torch.Tensor] | None = None,
+        wanted: Sequence[bool] = (),
     ) -> torch.Tensor:
         """The final states ``(2**n, stop - start)`` of samples ``start:stop``.
 
-        With ``fresh``, the result gets its own memory instead of a workspace buffer.
+        With ``kept``, the final states get memory of their own (not a workspace buffer),
+        and ``kept[position]`` receives the state entering each step whose matrix is in a
+        ``wanted`` slot.
         """
         shape = (2**self.num_qubits, stop - start)
-        if fresh:
-            own = torch.empty(shape, dtype=self.dtype, device=work.device)
-            state = own
-        else:
+        if kept is None:
             state = work.get("state", shape, self.dtype)
-        spare = work.get("spare", shape, self.dtype)
+            spare = work.get("spare", shape, self.dtype)
+        else:
+            state = torch.empty(shape, dtype=self.dtype, device=self.device)
+            spare = torch.empty(shape, dtype=self.dtype, device=self.device)
         product_state(self._vectors(bound, start, stop), state)
-        for kernel, address in self.steps:
-            state, spare = kernel.apply(
-                self._matrix(bound, address, start, stop), state, spare, work
-            )
-        if fresh and state is not own:
-            return own.copy_(state)
+        for position, (kernel, address) in enumerate(self.steps):
+            saving = kept is not None and address is not None and wanted[address[0]]
+            if saving and kernel.in_place:
+                kept[position] = state.clone()
+            matrix = self._matrix(bound, address, start, stop)
+            state, spare = kernel.apply(matrix, state, spare, work)
+            if saving and not kernel.in_place:
+                # The step left its input in ``spare``: keep it, and give the next step new
+                # memory to write to.
+                kept[position] = spare
+                spare = torch.empty(shape, dtype=self.dtype, device=self.device)
         return state
+
+    def gradients(
+        self,
+        bound: Sequence[torch.Tensor | None],
+        start: int,
+        stop: int,
+        kept: dict[int, torch.Tensor],
+        seed: torch.Tensor,
+        wanted: Sequence[bool],
+        grads: list[torch.Tensor | None],
+        work: Workspace,
+    ) -> None:
+        """Accumulate into ``grads`` the gradients of samples ``start:stop`` from the states
+        ``kept`` by :meth:`run`; ``seed`` (overwritten) is the gradient with respect to the
+        final states."""
+        stop_at = self._stop_at(wanted)
+        seed_spare = work.get("seed_spare", seed.shape, seed.dtype)
+        for position in range(len(self.steps) - 1, stop_at - 1, -1):
+            kernel, address = self.steps[position]
+            matrix = self._matrix(bound, address, start, stop)
+            if position in kept:
+                gradient = kernel.gradient(seed, kept[position], matrix.shape[0], work)
+                _accumulate(grads, bound, address, gradient, start, stop)
+            if position > stop_at or stop_at == 0:
+                seed, seed_spare = kernel.undo(matrix, seed, seed_spare, work)
+        self._vector_gradients(bound, start, stop, seed, wanted, grads)
+
+    def _stop_at(self, wanted: Sequence[bool]) -> int:
+        """The first step the backward sweep must reach."""
+        if any(address is not None and wanted[address[0]] for address in self.vectors):
+            return 0
+        needed = [
+            position
+            for position, (_, address) in enumerate(self.steps)
+            if address is not None and wanted[address[0]]
+        ]
+        return min(needed) if needed else len(self.steps)
+
+    def _vector_gradients(
+        self,
+        bound: Sequence[torch.Tensor | None],
+        start: int,
+        stop: int,
+        seed: torch.Tensor,
+        wanted: Sequence[bool],
+        grads: list[torch.Tensor | None],
+    ) -> None:
+        wanted_vectors = [address is not None and wanted[address[0]] for address in self.vectors]
+        if not any(wanted_vectors):
+            return
+        vectors = self._vectors(bound, start, stop)
+        gradients = product_state_gradient(vectors, seed, wanted_vectors)
+        for address, gradient in zip(self.vectors, gradients, strict=True):
+            if gradient is not None:
+                _accumulate(grads, bound, address, gradient, start, stop, vector=True)
 
     def adjoint(
         self,
@@ -206,13 +279,7 @@ class Executor:
         """Accumulate into ``grads`` (one per bound slot) the gradients of samples
         ``start:stop``. ``state`` (overwritten) holds their final states and ``seed`` the
         gradient with respect to them; ``wanted[slot]`` says which slots need gradients."""
-        wanted_vectors = [address is not None and wanted[address[0]] for address in self.vectors]
-        needed = [
-            position
-            for position, (_, address) in enumerate(self.steps)
-            if address is not None and wanted[address[0]]
-        ]
-        stop_at = 0 if any(wanted_vectors) else (min(needed) if needed else len(self.steps))
+        stop_at = self._stop_at(wanted)
         spare = work.get("spare", state.shape, state.dtype)
         seed_spare = work.get("seed_spare", seed.shape, seed.dtype)
         if state.data_ptr() == spare.data_ptr():
@@ -225,12 +292,7 @@ class Executor:
                 gradient = kernel.gradient(seed, state, matrix.shape[0], work)
                 _accumulate(grads, bound, address, gradient, start, stop)
             seed, seed_spare = kernel.undo(matrix, seed, seed_spare, work)
-        if any(wanted_vectors):
-            vectors = self._vectors(bound, start, stop)
-            gradients = product_state_gradient(vectors, seed, wanted_vectors)
-            for address, gradient in zip(self.vectors, gradients, strict=True):
-                if gradient is not None:
-                    _accumulate(grads, bound, address, gradient, start, stop, vector=True)
+        self._vector_gradients(bound, start, stop, seed, wanted, grads)
 
 
 class PauliExpectations(torch.autograd.Function):
@@ -242,7 +304,8 @@ class PauliExpectations(torch.autograd.Function):
     @staticmethod
     def forward(ctx, executor: Executor, batch: int, *bound: torch.Tensor | None) -> torch.Tensor:
         device = executor.device
-        chunk, keep = executor.plan(batch, differentiable=any(ctx.needs_input_grad[2:]))
+        wanted = ctx.needs_input_grad[2:]
+        chunk, keep = executor.plan(batch, differentiable=any(wanted))
         real = torch.empty((), dtype=executor.dtype).real.dtype
         num_paulis = executor.evaluator.plan.num_paulis
         result = torch.empty(batch, num_paulis, dtype=real, device=device)
@@ -250,10 +313,11 @@ class PauliExpectations(torch.autograd.Function):
         states = []
         for start in range(0, batch, chunk):
             stop = min(batch, start + chunk)
-            state = executor.run(bound, start, stop, work, fresh=keep)
+            kept: dict[int, torch.Tensor] | None = {} if keep else None
+            state = executor.run(bound, start, stop, work, kept, wanted)
             executor.evaluator.forward(state, result[start:stop], work)
             if keep:
-                states.append(state)
+                states.append((state, kept))
         ctx.executor, ctx.batch, ctx.chunk, ctx.states = executor, batch, chunk, states
         ctx.empty = [tensor is None for tensor in bound]
         ctx.save_for_backward(*(tensor for tensor in bound if tensor is not None))
@@ -270,11 +334,11 @@ class PauliExpectations(torch.autograd.Function):
         for position, start in enumerate(range(0, ctx.batch, ctx.chunk)):
             stop = min(ctx.batch, start + ctx.chunk)
             if ctx.states:
-                # The sweep overwrites its state: copy, so that a retained graph can run again.
-                kept = ctx.states[position]
-                state = work.get("state", kept.shape, kept.dtype).copy_(kept)
-            else:
-                state = executor.run(bound, start, stop, work)
+                state, kept = ctx.states[position]
+                seed = executor.evaluator.backward(state, grad_output[start:stop], work)
+                executor.gradients(bound, start, stop, kept, seed, wanted, grads, work)
+                continue
+            state = executor.run(bound, start, stop, work)
             seed = executor.evaluator.backward(state, grad_output[start:stop], work)
             executor.adjoint(bound, start, stop, state, seed, wanted, grads, work)
         return (None, None, *grads)
