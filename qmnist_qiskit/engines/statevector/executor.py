@@ -40,6 +40,10 @@ _STATES_PER_SAMPLE = 8
 # Chunks of about this many bytes per state keep the sweep in the CPU caches (measured: at
 # 16 qubits, 4-sample chunks run 30% faster than 32-sample ones).
 _CACHE_BYTES = 2**22
+# Kept states up to this many bytes live in buffers the executor reuses from call to call:
+# fresh multi-megabyte tensors cost a page fault per page each time they are first written,
+# which made a 256-sample training step several times slower than its arithmetic.
+_POOL_BYTES = 2**29
 
 Step = tuple[Kernel, Address | None]
 """A kernel and the address of its matrix among the bound tensors (``None``: it has none)."""
@@ -121,6 +125,10 @@ class Executor:
         self.budget = budget
         self.device = device
         self._ground = torch.tensor([[1.0, 0.0]], dtype=dtype, device=device)
+        self.work = Workspace(device)
+        """Scratch buffers, reused by every call."""
+        self._pool = Workspace(device)
+        self._pool_owner: object | None = None
         addresses = [*self.vectors, *(address for _, address in steps)]
         self.slots = frozenset(address[0] for address in addresses if address is not None)
 
@@ -129,6 +137,21 @@ class Executor:
         autograd does not run its backward pass for them (final gates that the observables
         absorb, say)."""
         return [tensor if slot in self.slots else None for slot, tensor in enumerate(bound)]
+
+    def claim_pool(self, batch: int) -> tuple[Workspace | None, object | None]:
+        """The reusable store for the states one forward pass keeps, and a token that stays
+        valid until the next pass claims the store (``(None, None)`` when the states are too
+        large to hold on to between calls)."""
+        kept = batch * self.state_bytes() * (2 + len(self.steps))
+        if kept > _POOL_BYTES:
+            return None, None
+        token = object()
+        self._pool_owner = token
+        return self._pool, token
+
+    def owns_pool(self, token: object | None) -> bool:
+        """Whether the states kept under ``token`` are still in the store."""
+        return token is None or token is self._pool_owner
 
     def state_bytes(self) -> int:
         return 2**self.num_qubits * torch.empty((), dtype=self.dtype).element_size()
@@ -182,20 +205,27 @@ class Executor:
         work: Workspace,
         kept: dict[int, torch.Tensor] | None = None,
         wanted: Sequence[bool] = (),
+        store: Workspace | None = None,
     ) -> torch.Tensor:
         """The final states ``(2**n, stop - start)`` of samples ``start:stop``.
 
-        With ``kept``, the final states get memory of their own (not a workspace buffer),
-        and ``kept[position]`` receives the state entering each step whose matrix is in a
-        ``wanted`` slot.
+        With ``kept``, the final states get memory of their own (not a scratch buffer), and
+        ``kept[position]`` receives the state entering each step whose matrix is in a
+        ``wanted`` slot. That memory comes from ``store`` (default: new tensors).
         """
         shape = (2**self.num_qubits, stop - start)
+        buffers = iter(range(len(self.steps) + 2))
+
+        def fresh() -> torch.Tensor:
+            if store is None:
+                return torch.empty(shape, dtype=self.dtype, device=self.device)
+            return store.get(f"{start}:{next(buffers)}", shape, self.dtype)
+
         if kept is None:
             state = work.get("state", shape, self.dtype)
             spare = work.get("spare", shape, self.dtype)
         else:
-            state = torch.empty(shape, dtype=self.dtype, device=self.device)
-            spare = torch.empty(shape, dtype=self.dtype, device=self.device)
+            state, spare = fresh(), fresh()
         product_state(self._vectors(bound, start, stop), state)
         for position, (kernel, address) in enumerate(self.steps):
             saving = kept is not None and address is not None and wanted[address[0]]
@@ -207,7 +237,7 @@ class Executor:
                 # The step left its input in ``spare``: keep it, and give the next step new
                 # memory to write to.
                 kept[position] = spare
-                spare = torch.empty(shape, dtype=self.dtype, device=self.device)
+                spare = fresh()
         return state
 
     def gradients(
@@ -309,16 +339,18 @@ class PauliExpectations(torch.autograd.Function):
         real = torch.empty((), dtype=executor.dtype).real.dtype
         num_paulis = executor.evaluator.plan.num_paulis
         result = torch.empty(batch, num_paulis, dtype=real, device=device)
-        work = Workspace(device)
+        work = executor.work
+        store, token = executor.claim_pool(batch) if keep else (None, None)
         states = []
         for start in range(0, batch, chunk):
             stop = min(batch, start + chunk)
             kept: dict[int, torch.Tensor] | None = {} if keep else None
-            state = executor.run(bound, start, stop, work, kept, wanted)
+            state = executor.run(bound, start, stop, work, kept, wanted, store)
             executor.evaluator.forward(state, result[start:stop], work)
             if keep:
                 states.append((state, kept))
         ctx.executor, ctx.batch, ctx.chunk, ctx.states = executor, batch, chunk, states
+        ctx.token = token
         ctx.empty = [tensor is None for tensor in bound]
         ctx.save_for_backward(*(tensor for tensor in bound if tensor is not None))
         return result
@@ -330,11 +362,13 @@ class PauliExpectations(torch.autograd.Function):
         bound = [None if empty else next(saved) for empty in ctx.empty]
         executor, wanted = ctx.executor, ctx.needs_input_grad[2:]
         grads: list[torch.Tensor | None] = [None] * len(bound)
-        work = Workspace(executor.device)
+        work = executor.work
+        # Another forward pass may have reused the store since: then recompute.
+        states = ctx.states if executor.owns_pool(ctx.token) else []
         for position, start in enumerate(range(0, ctx.batch, ctx.chunk)):
             stop = min(ctx.batch, start + ctx.chunk)
-            if ctx.states:
-                state, kept = ctx.states[position]
+            if states:
+                state, kept = states[position]
                 seed = executor.evaluator.backward(state, grad_output[start:stop], work)
                 executor.gradients(bound, start, stop, kept, seed, wanted, grads, work)
                 continue

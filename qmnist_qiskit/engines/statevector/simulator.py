@@ -26,7 +26,6 @@ from qmnist_qiskit.engines.statevector.executor import (
     PauliExpectations,
     default_memory_budget,
 )
-from qmnist_qiskit.engines.statevector.kernels import Workspace
 from qmnist_qiskit.engines.statevector.lowering import lower
 from qmnist_qiskit.engines.statevector.observables import (
     PauliEvaluator,
@@ -284,7 +283,7 @@ class StatevectorSimulator:
         bound = self._bind(inputs, weights)
         chunk, _ = self._state_executor.plan(batch, differentiable=False)
         states = torch.empty(batch, 2**self.num_qubits, dtype=self.dtype, device=self.device)
-        work = Workspace(self.device)
+        work = self._state_executor.work
         for start in range(0, batch, chunk):
             stop = min(batch, start + chunk)
             states[start:stop] = self._state_executor.run(bound, start, stop, work).T
