@@ -207,6 +207,36 @@ def _epoch_headlines(data: dict) -> list[str]:
     return lines
 
 
+def _default_speed_headlines(data: dict) -> list[str]:
+    ratios = data.get("ratios", {})
+    runs = {(run["circuit"], run["engine"], run["batch"]): run for run in data.get("runs", [])}
+    dense = runs.get(("dense", "statevector", 256))
+    if dense is None or "dense_over_seed" not in ratios:
+        return []
+    lines = [
+        f"Default circuit (dense, 660 weights), one training step at batch 256: "
+        f"{dense['ms_per_sample']:.3f} ms per sample, **{ratios['dense_over_seed']:.1f}x** the "
+        f"seed circuit's in the same run (goal at most 4x); backward / forward "
+        f"{dense['backward_over_forward']:.2f}."
+    ]
+    if "default_qubit_over_dense" in ratios:
+        lines.append(
+            f"**{ratios['default_qubit_over_dense']:.0f}x** faster per sample than PennyLane "
+            "default.qubit (torch, broadcasting, backprop) on the same circuit (goal 200x)."
+        )
+    return lines
+
+
+def _full_size_headlines(data: dict) -> list[str]:
+    lines = []
+    for run in data.get("runs", []):
+        lines.append(
+            f"`{run['command']}` ({run['n_train']:,} / {run['n_test']:,} images): fit "
+            f"**{run['fit_seconds']:.1f} s**, test accuracy **{run['test_accuracy']:.3f}**."
+        )
+    return lines
+
+
 def _met(flag: object) -> str:
     return "met" if flag else "**not met**"
 
@@ -282,6 +312,18 @@ class Benchmark:
 
 
 BENCHMARKS = (
+    Benchmark(
+        "default_speed",
+        "bench_default_speed.py",
+        "The default circuit's training step against the seed circuit and PennyLane",
+        _default_speed_headlines,
+    ),
+    Benchmark(
+        "full_size",
+        "bench_full_size.py",
+        "`qmnist train` with the defaults, embedded and full-size data",
+        _full_size_headlines,
+    ),
     Benchmark(
         "classifier_epoch",
         "bench_classifier_epoch.py",

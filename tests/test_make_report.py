@@ -113,6 +113,31 @@ AER = {
 }
 
 
+DEFAULT_SPEED = {
+    "runs": [
+        {
+            "circuit": "dense",
+            "engine": "statevector",
+            "batch": 256,
+            "ms_per_sample": 0.2567,
+            "backward_over_forward": 2.07,
+        },
+    ],
+    "ratios": {"dense_over_seed": 8.75, "default_qubit_over_dense": 30.9},
+}
+FULL_SIZE = {
+    "runs": [
+        {
+            "command": "qmnist train --data-dir D",
+            "n_train": 60000,
+            "n_test": 10000,
+            "fit_seconds": 140.25,
+            "test_accuracy": 0.8512,
+        },
+    ],
+}
+
+
 def _write(directory: Path, name: str, data: dict, markdown: str | None = None) -> None:
     (directory / f"{name}.json").write_text(json.dumps(data))
     if markdown is not None:
@@ -133,6 +158,8 @@ def test_report_from_results(make_report, tmp_path, capsys):
     _write(results, "statevector", STATEVECTOR)
     _write(results, "accuracy", ACCURACY, "# Accuracy benchmark\n")
     _write(results, "extra", {"value": 1}, "# Extra study\n")
+    _write(results, "default_speed", DEFAULT_SPEED)
+    _write(results, "full_size", FULL_SIZE)
     report = _run(make_report, results, tmp_path / "BENCHMARKS.md")
 
     assert f"{os.cpu_count()} cores" in report
@@ -148,6 +175,9 @@ def test_report_from_results(make_report, tmp_path, capsys):
     )
     assert "qmnist aer engine, exact: 2.5x; forum code, parameter shift: 20.0x." in report
     assert "aerqnn: 71x faster" in report
+    assert "0.257 ms per sample, **8.8x** the seed circuit's in the same run" in report
+    assert "**31x** faster per sample than PennyLane default.qubit" in report
+    assert "(60,000 / 10,000 images): fit **140.2 s**, test accuracy **0.851**" in report
     assert "Recorded by the run: cpus 2, torch 2.13.0+cpu" in report
     assert "Recorded by the run: x86_64, 2 CPUs" in report
 

@@ -1,0 +1,166 @@
+"""``qmnist train`` with the defaults, as a user runs it: the embedded data and full-size data.
+
+Issue 10's end-to-end goals:
+
+* ``qmnist train`` on the embedded 4,000 / 1,000 split, seeds 0, 1, 2: the fit (autoencoder
+  included) and the test accuracy (goal: fit at most 20 s on 2 cores, mean test accuracy at
+  least 89.5%);
+* ``qmnist train --data-dir DIR`` on a full-size 60,000 / 10,000 IDX dataset (Debian's
+  ``dataset-fashion-mnist``; ``--data-dir`` to point elsewhere), seed 0 (goal: fit at most
+  150 s, test accuracy at least 85%), reported beside logistic regression and an MLP trained
+  on the same codes (the saved model's encoder).
+
+Each run is the real command in a subprocess; its ``metrics.json`` gives the fit seconds and
+accuracies. Run: ``python benchmarks/bench_full_size.py [--data-dir DIR] [--seeds 0 1 2]``;
+results go to ``benchmarks/results/full_size.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
+
+from qmnist_qiskit import QuantumMNISTClassifier, load_mnist
+
+RESULTS = Path(__file__).parent / "results"
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+def _fashion_dir() -> Path | None:
+    if (DEBIAN_FASHION / "train-images-idx3-ubyte.gz").exists():
+        return DEBIAN_FASHION
+    try:
+        listing = subprocess.run(
+            ["dpkg", "-L", "dataset-fashion-mnist"], capture_output=True, text=True, check=True
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    found = [Path(line).parent for line in listing if line.endswith("train-images-idx3-ubyte.gz")]
+    return found[0] if found else None
+
+
+def _train(arguments: list[str], output: Path) -> dict:
+    command = [sys.executable, "-m", "qmnist_qiskit", "train", "--quiet", "--output", str(output)]
+    start = time.perf_counter()
+    subprocess.run(command + arguments, check=True)
+    wall = time.perf_counter() - start
+    metrics = json.loads((output / "metrics.json").read_text())
+    return {
+        "command": " ".join(["qmnist train", *arguments]),
+        "wall_seconds": wall,
+        **metrics,
+    }
+
+
+def _baselines(model_dir: Path, data_dir: Path) -> dict:
+    """Logistic regression and an MLP on the trained model's own codes."""
+    model = QuantumMNISTClassifier.load(model_dir / "model.safetensors")
+    X_train, y_train = load_mnist(data_dir, subset="train")
+    X_test, y_test = load_mnist(data_dir, subset="test")
+    codes_train = model.encoder_.transform(X_train)
+    codes_test = model.encoder_.transform(X_test)
+    scores = {}
+    for name, estimator in (
+        ("logistic_regression", LogisticRegression(max_iter=2000)),
+        ("mlp_64", MLPClassifier((64,), max_iter=200, random_state=0)),
+    ):
+        start = time.perf_counter()
+        estimator.fit(codes_train, y_train)
+        scores[name] = {
+            "test_accuracy": float(estimator.score(codes_test, y_test)),
+            "fit_seconds": time.perf_counter() - start,
+        }
+    return scores
+
+
+def _markdown(result: dict) -> str:
+    lines = [
+        "# `qmnist train` with the defaults",
+        "",
+        f"2-core machine, shared (1-minute load average before / after: "
+        f"{result['load_before']:.1f} / {result['load_after']:.1f}); the CLI's default of one "
+        "torch thread. Fit seconds are the CLI's own (`metrics.json`), autoencoder included.",
+        "",
+        "| command | train / test images | fit s | train accuracy | test accuracy |",
+        "|---|---|---|---|---|",
+    ]
+    for run in result["runs"]:
+        lines.append(
+            f"| `{run['command']}` | {run['n_train']:,} / {run['n_test']:,} | "
+            f"{run['fit_seconds']:.1f} | {run['train_accuracy']:.3f} | "
+            f"{run['test_accuracy']:.3f} |"
+        )
+    embedded = result.get("embedded")
+    if embedded:
+        lines += [
+            "",
+            f"Embedded data over seeds {embedded['seeds']}: mean test accuracy "
+            f"**{embedded['mean_test_accuracy']:.3f}** (goal 0.895), fit "
+            f"{embedded['min_fit_seconds']:.1f} to {embedded['max_fit_seconds']:.1f} s "
+            f"(goal 20 s).",
+        ]
+    baselines = result.get("baselines")
+    if baselines:
+        lines += ["", "Full-size data, classical models on the same 20 codes:", ""]
+        for name, score in baselines.items():
+            lines.append(
+                f"- {name.replace('_', ' ')}: test accuracy {score['test_accuracy']:.3f} "
+                f"(fit {score['fit_seconds']:.1f} s)"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--data-dir", type=Path, default=None, help="full-size IDX files")
+    parser.add_argument("--skip-embedded", action="store_true")
+    args = parser.parse_args()
+    data_dir = args.data_dir or _fashion_dir()
+    load_before = os.getloadavg()[0]
+    runs = []
+    result: dict = {"load_before": load_before}
+    with tempfile.TemporaryDirectory() as scratch:
+        if not args.skip_embedded:
+            embedded = []
+            for seed in args.seeds:
+                run = _train(["--random-state", str(seed)], Path(scratch) / f"embedded{seed}")
+                print(json.dumps(run), flush=True)
+                embedded.append(run)
+            runs += embedded
+            result["embedded"] = {
+                "seeds": args.seeds,
+                "mean_test_accuracy": float(np.mean([r["test_accuracy"] for r in embedded])),
+                "min_fit_seconds": min(r["fit_seconds"] for r in embedded),
+                "max_fit_seconds": max(r["fit_seconds"] for r in embedded),
+            }
+        if data_dir is not None:
+            output = Path(scratch) / "full"
+            run = _train(["--data-dir", str(data_dir), "--random-state", "0"], output)
+            print(json.dumps(run), flush=True)
+            runs.append(run)
+            result["baselines"] = _baselines(output, data_dir)
+            print(json.dumps(result["baselines"]), flush=True)
+        else:
+            print("no full-size IDX files found: install dataset-fashion-mnist or pass --data-dir")
+    result["runs"] = runs
+    result["load_after"] = os.getloadavg()[0]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "full_size.json").write_text(json.dumps(result, indent=2) + "\n")
+    markdown = _markdown(result)
+    (RESULTS / "full_size.md").write_text(markdown)
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()
