@@ -27,6 +27,7 @@ from qmnist_qiskit.engines.statevector.binding import (
     Binder,
     RotationRuns,
     RunProducts,
+    _RotationProducts,
 )
 from qmnist_qiskit.engines.statevector.compiler import GateRef, compile_circuit
 from qmnist_qiskit.engines.statevector.gates import build_matrix
@@ -281,3 +282,13 @@ def test_observables_still_absorb_final_rotations_of_the_dense_preset():
     )
     assert simulator.plan.absorbed == (0, 1, 2)
     assert isinstance(spec.observables[0], SparsePauliOp)
+
+
+@pytest.mark.parametrize("length", [1, 2, 5, 8, 11])
+def test_quaternion_products_have_exact_gradients(length):
+    generator = torch.Generator().manual_seed(length)
+    theta = torch.randn(2, 3, length, dtype=torch.float64, generator=generator, requires_grad=True)
+    axes = torch.zeros(3, 3, length, dtype=torch.float64)
+    for position in range(length):
+        axes[position % 3, :, position] = 1.0
+    assert torch.autograd.gradcheck(lambda t: _RotationProducts.apply(t, axes), (theta,))
