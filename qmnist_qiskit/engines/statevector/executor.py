@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import psutil
 import torch
 from torch.autograd.function import once_differentiable
 
@@ -32,6 +31,7 @@ from qmnist_qiskit.engines.statevector.kernels import (
 )
 from qmnist_qiskit.engines.statevector.observables import PauliEvaluator
 from qmnist_qiskit.exceptions import QMNISTError
+from qmnist_qiskit.resources import available_budget
 
 # Live copies of a chunk's states during the backward pass (state, seed, their spare
 # buffers, a conjugated copy, and the temporaries of the observables and gradient
@@ -50,11 +50,12 @@ Step = tuple[Kernel, Address | None]
 
 
 def default_memory_budget(device: torch.device) -> int:
-    """Half of the memory currently available on ``device``."""
+    """Half of the memory currently available on ``device`` (see
+    :func:`qmnist_qiskit.resources.available_budget` for the CPU)."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return free // 2
-    return psutil.virtual_memory().available // 2
+    return available_budget()
 
 
 def _rows(tensor: torch.Tensor, start: int, stop: int) -> torch.Tensor:

@@ -33,6 +33,7 @@ from qmnist_qiskit.engines.statevector.observables import (
     pauli_rotations,
     plan_observables,
 )
+from qmnist_qiskit.resources import require_memory
 from qmnist_qiskit.torch_utils import resolve_device
 
 __all__ = ["StatevectorSimulator", "default_memory_budget", "resolve_device", "resolve_dtype"]
@@ -151,6 +152,10 @@ class StatevectorSimulator:
             if max_memory_bytes is not None
             else default_memory_budget(self.device)
         )
+        if isinstance(circuit, QuantumCircuit):
+            # Before compiling: the compiler's tables alone grow as 2**n.
+            element = torch.empty((), dtype=self.dtype).element_size()
+            require_memory("statevector", circuit.num_qubits, budget, element_bytes=element)
         self.program: CircuitProgram = compile_circuit(circuit, input_params, weight_params)
         n = self.program.num_qubits
         final_wires = tuple(wire for wire, gates in enumerate(self.program.final) if gates)
