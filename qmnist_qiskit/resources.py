@@ -81,7 +81,13 @@ def engine_minimum_bytes(engine: str, num_qubits: int, element_bytes: int = 16) 
     return amplitudes * element_bytes * 2
 
 
-def require_memory(engine: str, num_qubits: int, budget: int | None = None, **details) -> None:
+def require_memory(
+    engine: str,
+    num_qubits: int,
+    budget: int | None = None,
+    remedy: str = "raise the engine's memory budget",
+    **details,
+) -> None:
     """Raise :class:`QMNISTError` when one sample of the circuit cannot fit in ``budget``.
 
     Parameters
@@ -92,6 +98,8 @@ def require_memory(engine: str, num_qubits: int, budget: int | None = None, **de
         Qubits of the circuit.
     budget : int, optional
         Bytes the engine may use; half of the available memory by default.
+    remedy : str
+        What the user can do besides using fewer qubits (named in the message).
     **details
         Passed to :func:`engine_minimum_bytes` (``element_bytes``).
 
@@ -110,5 +118,5 @@ def require_memory(engine: str, num_qubits: int, budget: int | None = None, **de
         raise QMNISTError(
             f"a {num_qubits}-qubit circuit needs at least {needed:,} bytes for one sample on "
             f"the {engine} engine, but the memory budget is {budget:,} bytes; use fewer qubits "
-            "(each one doubles the memory) or raise the engine's memory budget"
+            f"(each one doubles the memory) or {remedy}"
         )

@@ -155,7 +155,13 @@ class StatevectorSimulator:
         if isinstance(circuit, QuantumCircuit):
             # Before compiling: the compiler's tables alone grow as 2**n.
             element = torch.empty((), dtype=self.dtype).element_size()
-            require_memory("statevector", circuit.num_qubits, budget, element_bytes=element)
+            require_memory(
+                "statevector",
+                circuit.num_qubits,
+                budget,
+                remedy="raise max_memory_bytes",
+                element_bytes=element,
+            )
         self.program: CircuitProgram = compile_circuit(circuit, input_params, weight_params)
         n = self.program.num_qubits
         final_wires = tuple(wire for wire, gates in enumerate(self.program.final) if gates)
