@@ -333,15 +333,15 @@ def test_batch_plan_keeps_final_states_only_within_the_budget():
 
 def test_budget_below_one_sample_is_an_engine_error():
     spec = seed_circuit(6)
-    simulator = StatevectorSimulator(
-        spec.circuit,
-        spec.observables,
-        input_params=spec.input_params,
-        weight_params=spec.weight_params,
-        max_memory_bytes=1_000,
-    )
+    # Refused when the simulator is built, before the circuit is compiled.
     with pytest.raises(QMNISTError, match="raise max_memory_bytes"):
-        simulator.expectations(torch.zeros(1, 6), torch.zeros(12))
+        StatevectorSimulator(
+            spec.circuit,
+            spec.observables,
+            input_params=spec.input_params,
+            weight_params=spec.weight_params,
+            max_memory_bytes=1_000,
+        )
 
 
 def test_per_sample_weights_equal_shared_weights():
