@@ -1,4 +1,4 @@
-"""Small torch helpers shared by the estimators: devices and seeding."""
+"""Small torch helpers shared by the estimators: devices, seeding and thread counts."""
 
 from __future__ import annotations
 
@@ -25,6 +25,44 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if resolved.type not in ("cpu", "cuda"):
         raise ValueError(f"device must be a CPU or CUDA device, got {device!r}")
     return resolved
+
+
+def check_n_threads(n_threads: int | None) -> None:
+    """:class:`ValueError` unless ``n_threads`` is a positive integer or ``None``."""
+    if n_threads is None:
+        return
+    if isinstance(n_threads, bool) or not isinstance(n_threads, int | np.integer) or n_threads < 1:
+        raise ValueError(f"n_threads must be a positive integer or None, got {n_threads!r}")
+
+
+@contextmanager
+def torch_threads(n_threads: int | None) -> Iterator[None]:
+    """Run the block with ``n_threads`` torch intra-op threads, then restore the previous count.
+
+    ``None`` leaves torch's setting alone. The count is process-wide: estimators run in
+    threads of one process (joblib's threading backend) share it; processes (loky, the
+    default) do not.
+
+    Examples
+    --------
+    >>> import torch
+    >>> before = torch.get_num_threads()
+    >>> with torch_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    check_n_threads(n_threads)
+    if n_threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(n_threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def seed_from(random_state: int | np.random.RandomState | None) -> int:
