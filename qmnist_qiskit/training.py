@@ -1,7 +1,8 @@
 """Mini-batch training of a classifier module with softmax cross-entropy.
 
 One epoch loop serves ``fit`` and ``partial_fit``; it records per-epoch history, keeps
-the best weights under early stopping, and stops cleanly on Ctrl-C.
+the best weights under early stopping, shows progress per mini-batch, and stops cleanly
+on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -17,6 +18,15 @@ from tqdm.auto import tqdm
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop}
 LR_SCHEDULES = ("constant", "cosine")
+
+
+def sample_progress(total: int, desc: str, verbose: int) -> tqdm:
+    """A progress bar of samples (rate per second, time left); silent when ``verbose <= 0``.
+
+    Training loops advance it by each mini-batch's size, so a one-epoch fit on a large
+    dataset still moves, and the rate and ETA are those of the actual work.
+    """
+    return tqdm(total=total, desc=desc, unit="sample", unit_scale=True, disable=verbose <= 0)
 
 
 def make_optimizer(name: str, parameter_groups: list[dict], learning_rate: float):
@@ -129,17 +139,20 @@ def run_epochs(
     Each entry holds ``epoch``, ``loss`` (mean training loss over the epoch's batches),
     ``accuracy`` (on the batches as they were seen), ``seconds`` and, with early
     stopping, ``val_loss`` and ``val_accuracy``. ``scheduler`` (if any) steps after every
-    optimiser step. Returns ``False`` when interrupted with Ctrl-C: the module then keeps
-    the weights of its last completed step (or, with early stopping, its best ones).
+    optimiser step. With ``verbose > 0`` a bar counts the samples of all epochs (rate and
+    ETA) and shows the epoch, its running loss and accuracy. Returns ``False`` when
+    interrupted with Ctrl-C: the module then keeps the weights of its last completed step
+    (or, with early stopping, its best ones).
     """
-    progress = tqdm(total=epochs, desc="training", unit="epoch", disable=verbose <= 0)
+    progress = sample_progress(epochs * len(inputs), "training", verbose)
     completed = True
     try:
-        for _ in range(epochs):
+        for epoch in range(1, epochs + 1):
             start = time.perf_counter()
             order = torch.randperm(len(inputs), generator=generator)
             total_loss = 0.0
             correct = 0
+            seen = 0
             for batch in order.split(batch_size):
                 logits = module(inputs[batch])
                 loss = nn.functional.cross_entropy(logits, targets[batch])
@@ -150,6 +163,17 @@ def run_epochs(
                     scheduler.step()
                 total_loss += loss.item() * len(batch)
                 correct += int((logits.detach().argmax(dim=1) == targets[batch]).sum())
+                seen += len(batch)
+                # Without a refresh here the bar redraws at tqdm's own pace, not per batch.
+                progress.set_postfix(
+                    {
+                        "epoch": f"{epoch}/{epochs}",
+                        "loss": f"{total_loss / seen:.4f}",
+                        "acc": f"{correct / seen:.3f}",
+                    },
+                    refresh=False,
+                )
+                progress.update(len(batch))
             record = {
                 "epoch": len(history) + 1,
                 "loss": total_loss / len(inputs),
@@ -163,8 +187,6 @@ def run_epochs(
                 early_stopping.update(module, val_loss)
             record["seconds"] = time.perf_counter() - start
             history.append(record)
-            progress.update()
-            progress.set_postfix(loss=f"{record['loss']:.4f}", acc=f"{record['accuracy']:.3f}")
             if early_stopping is not None and early_stopping.stopped:
                 break
     except KeyboardInterrupt:
