@@ -6,6 +6,7 @@ import torch
 from sklearn.base import clone
 
 from qmnist_qiskit import MNISTAutoencoder, load_mnist
+from qmnist_qiskit import autoencoder as autoencoder_module
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +63,10 @@ def test_angle_scale_and_torch_encoder(images):
         ({"n_components": 0}, "n_components"),
         ({"epochs": 0}, "epochs"),
         ({"batch_size": -1}, "batch_size"),
+        ({"max_samples": 0}, "max_samples"),
+        ({"max_samples": 2.5}, "max_samples"),
+        ({"n_threads": 0}, "n_threads"),
+        ({"n_threads": True}, "n_threads"),
         ({"learning_rate": 0.0}, "learning_rate"),
         ({"angle_scale": -1.0}, "angle_scale"),
         ({"hidden_layer_sizes": (16, 0)}, "hidden_layer_sizes"),
@@ -80,3 +85,75 @@ def test_bad_input(images):
         encoder.transform(images[:2, :100])
     with pytest.raises(ValueError, match="expects 2 components"):
         encoder.inverse_transform(np.zeros((2, 3)))
+
+
+def test_max_samples_bounds_the_work(images):
+    encoder = MNISTAutoencoder(
+        n_components=2, epochs=5, max_samples=700, batch_size=64, random_state=0
+    ).fit(images)
+    # 300 images: two full passes, then 100 of a third; ceil(300/64) = 5 steps a pass.
+    assert [record["samples"] for record in encoder.history_] == [300, 300, 100]
+    assert encoder.n_steps_ == 5 + 5 + 2
+    unbounded = MNISTAutoencoder(
+        n_components=2, epochs=3, max_samples=None, batch_size=64, random_state=0
+    ).fit(images)
+    assert [record["samples"] for record in unbounded.history_] == [300, 300, 300]
+    assert unbounded.n_steps_ == 15
+
+
+def test_a_budget_below_one_pass_sees_part_of_the_data_once(images):
+    encoder = MNISTAutoencoder(n_components=2, max_samples=100, batch_size=32, random_state=0)
+    encoder.fit(images)
+    assert [record["samples"] for record in encoder.history_] == [100]
+    assert encoder.n_steps_ == 4
+    assert encoder.transform(images).shape == (300, 2)
+
+
+def test_verbose_zero_is_silent_and_verbose_counts_samples(images, capfd):
+    MNISTAutoencoder(n_components=2, epochs=2, random_state=0).fit(images[:50])
+    assert capfd.readouterr() == ("", "")
+    MNISTAutoencoder(n_components=2, epochs=2, batch_size=16, verbose=1, random_state=0).fit(
+        images[:50]
+    )
+    err = capfd.readouterr().err
+    # One bar over both passes, advanced per batch: its total is 2 x 50 samples.
+    assert "autoencoder" in err and "100/100" in err and "sample/s" in err and "epoch=2/2" in err
+
+
+@pytest.fixture
+def two_torch_threads():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield 2
+    torch.set_num_threads(previous)
+
+
+def test_n_threads_applies_inside_fit_and_transform_only(images, monkeypatch, two_torch_threads):
+    inside = []
+    original = autoencoder_module.sample_progress
+
+    def recording_progress(*args, **kwargs):
+        inside.append(torch.get_num_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(autoencoder_module, "sample_progress", recording_progress)
+    encoder = MNISTAutoencoder(n_components=2, epochs=1, n_threads=1, random_state=0)
+    encoder.fit(images[:32])
+    assert inside == [1] and torch.get_num_threads() == two_torch_threads
+    encoder.module_.encoder.register_forward_pre_hook(
+        lambda module, args: inside.append(torch.get_num_threads())
+    )
+    encoder.transform(images[:4])
+    assert inside == [1, 1] and torch.get_num_threads() == two_torch_threads
+    encoder.set_params(n_threads=None).transform(images[:4])
+    assert inside[-1] == two_torch_threads
+
+
+def test_n_threads_is_restored_when_fit_fails(images, monkeypatch, two_torch_threads):
+    def failing_progress(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(autoencoder_module, "sample_progress", failing_progress)
+    with pytest.raises(RuntimeError, match="boom"):
+        MNISTAutoencoder(n_components=2, epochs=1, n_threads=1).fit(images[:32])
+    assert torch.get_num_threads() == two_torch_threads
