@@ -20,7 +20,7 @@ from qmnist_qiskit.engines import ENGINES, make_qnn
 from qmnist_qiskit.model import QuantumClassifierModule, initial_weights
 from qmnist_qiskit.persistence import load_classifier, save_classifier
 from qmnist_qiskit.readout import make_readout
-from qmnist_qiskit.torch_utils import seed_from, seeded
+from qmnist_qiskit.torch_utils import check_n_threads, seed_from, seeded, torch_threads
 from qmnist_qiskit.training import (
     LR_SCHEDULES,
     EarlyStopping,
@@ -100,8 +100,20 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         A second ``fit`` continues from the current weights instead of starting over.
     random_state : int, RandomState or None
         Seeds the encoder, the weights, the shuffling and the validation split.
+    n_threads : int or None
+        Torch threads inside :meth:`fit`, :meth:`partial_fit`, :meth:`predict`,
+        :meth:`predict_proba` and :meth:`decision_function` (and the built-in autoencoder's
+        own), restored afterwards; ``None`` leaves torch's setting alone. The count is
+        process-wide while a method runs, so estimators fitted in threads of one process
+        share it. Default 1: ``QuantumMNISTClassifier(random_state=0, epochs=2)`` fitted on
+        the embedded data (autoencoder included) on a shared 2-core machine in 9.1 to
+        10.2 s with one thread in all four runs, and in 6.7 to 32.4 s with two: 1.4 times
+        faster while the other core was idle, up to 3 times slower while it was not (minimum
+        of two runs: 9.2 s against 6.7 s in one round, 9.1 s against 17.1 s in the next).
     verbose : int
-        Progress bars when positive.
+        Progress bars when positive: the autoencoder's, then one over all the training
+        batches (samples per second, time left, the epoch, its running loss and accuracy).
+        ``0`` writes nothing.
 
     Attributes
     ----------
@@ -159,6 +171,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         fine_tune_learning_rate: float = 1e-3,
         warm_start: bool = False,
         random_state=None,
+        n_threads: int | None = 1,
         verbose: int = 0,
     ) -> None:
         self.encoder = encoder
@@ -183,6 +196,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         self.fine_tune_learning_rate = fine_tune_learning_rate
         self.warm_start = warm_start
         self.random_state = random_state
+        self.n_threads = n_threads
         self.verbose = verbose
 
     # -- checks -------------------------------------------------------------------------
@@ -209,6 +223,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
             self.encoder == "autoencoder" or isinstance(self.encoder, MNISTAutoencoder)
         ):
             raise ValueError("fine_tune=True needs encoder='autoencoder' (an MNISTAutoencoder)")
+        check_n_threads(self.n_threads)
 
     def _engine_options(self) -> dict:
         options = dict(self.engine_options or {})
@@ -230,7 +245,13 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
     def _build(self, X: np.ndarray, n_classes: int, seed: int) -> torch.Tensor:
         """Fit the encoder, assemble the model; return the training inputs."""
         options = self._engine_options()
-        self.encoder_ = make_encoder(self.encoder, self._n_encoder_features(), seed).fit(X)
+        self.encoder_ = make_encoder(
+            self.encoder,
+            self._n_encoder_features(),
+            seed,
+            n_threads=self.n_threads,
+            verbose=self.verbose,
+        ).fit(X)
         features = np.asarray(self.encoder_.transform(X), dtype=np.float64)
         self._assemble(features.shape[1], n_classes, seed, options)
         self.history_ = []
@@ -343,7 +364,10 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         model (``interrupted_`` is then True).
         """
         reset = not (self.warm_start and hasattr(self, "module_"))
-        return self._train(X, y, epochs=int(self.epochs), reset=reset, lr_schedule=self.lr_schedule)
+        with torch_threads(self.n_threads):
+            return self._train(
+                X, y, epochs=int(self.epochs), reset=reset, lr_schedule=self.lr_schedule
+            )
 
     def partial_fit(self, X, y, classes=None) -> QuantumMNISTClassifier:
         """One epoch over ``(X, y)``; the first call fits the encoder on ``X``.
@@ -352,15 +376,17 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         unless ``y`` already holds every class.
         """
         first = not hasattr(self, "module_")
-        return self._train(X, y, epochs=1, reset=first, classes=classes)
+        with torch_threads(self.n_threads):
+            return self._train(X, y, epochs=1, reset=first, classes=classes)
 
     # -- prediction ---------------------------------------------------------------------
     def _logits(self, X) -> np.ndarray:
         check_is_fitted(self, "module_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        inputs = self._module_inputs(X)
-        with torch.no_grad():
-            return self.module_(inputs).cpu().numpy()
+        with torch_threads(self.n_threads):
+            inputs = self._module_inputs(X)
+            with torch.no_grad():
+                return self.module_(inputs).cpu().numpy()
 
     def decision_function(self, X) -> np.ndarray:
         """Class scores (logits), ``(n_samples, n_classes)``; ``(n_samples,)`` for 2 classes."""

@@ -15,11 +15,18 @@ ENCODER_NAMES = ("autoencoder", "pca")
 
 
 def make_encoder(
-    encoder: str | TransformerMixin | None, n_components: int, random_state: int | None
+    encoder: str | TransformerMixin | None,
+    n_components: int,
+    random_state: int | None,
+    *,
+    n_threads: int | None = None,
+    verbose: int = 0,
 ) -> TransformerMixin:
     """An unfitted transformer for the classifier's ``encoder`` argument.
 
-    * ``"autoencoder"``: :class:`MNISTAutoencoder` with ``n_components`` codes in ``[0, pi]``;
+    * ``"autoencoder"``: :class:`MNISTAutoencoder` with ``n_components`` codes in ``[0, pi]``,
+      the classifier's ``n_threads`` and ``verbose`` (so its progress shows with the
+      classifier's);
     * ``"pca"``: PCA to ``n_components``, then min-max scaled into ``[0, pi]``;
     * ``None``: the features as they are (already reduced, already angles);
     * any scikit-learn transformer: cloned, used as it is.
@@ -28,7 +35,12 @@ def make_encoder(
         return FunctionTransformer(validate=False)
     if isinstance(encoder, str):
         if encoder == "autoencoder":
-            return MNISTAutoencoder(n_components=n_components, random_state=random_state)
+            return MNISTAutoencoder(
+                n_components=n_components,
+                random_state=random_state,
+                n_threads=n_threads,
+                verbose=verbose,
+            )
         if encoder == "pca":
             return make_pipeline(
                 PCA(n_components=n_components, random_state=random_state),

@@ -18,6 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
 from qmnist_qiskit import MNISTAutoencoder, QuantumMNISTClassifier, load_mnist
+from qmnist_qiskit import classifier as classifier_module
 from qmnist_qiskit.circuits import seed_circuit
 from qmnist_qiskit.readout import LinearReadout, ScaleReadout
 
@@ -290,3 +291,69 @@ def test_autoencoder_is_the_default_encoder(digits):
     assert isinstance(clf.encoder_, MNISTAutoencoder) and clf.encoder_.n_components == 6
     assert len(clf.circuit_.input_params) == 6
     assert isinstance(clf.module_.readout, LinearReadout)
+
+
+def test_verbose_zero_is_silent_and_verbose_shows_both_bars(digits, capfd):
+    X, y, _, _ = digits
+    params = dict(n_qubits=3, reps=1, epochs=2, batch_size=32, random_state=0)
+    QuantumMNISTClassifier(**params).fit(X[:60], y[:60])
+    assert capfd.readouterr() == ("", "")
+    clf = QuantumMNISTClassifier(**params, verbose=1).fit(X[:60], y[:60])
+    assert clf.encoder_.verbose == 1
+    err = capfd.readouterr().err
+    # The autoencoder's bar, then the training bar over 2 epochs of 60 samples.
+    assert "autoencoder" in err and "training" in err and "120/120" in err
+    assert err.index("autoencoder") < err.index("training")
+
+
+@pytest.fixture
+def two_torch_threads():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield 2
+    torch.set_num_threads(previous)
+
+
+def test_n_threads_applies_inside_fit_and_predict_only(features, two_torch_threads):
+    X, y = features
+    inside = []
+    clf = small(epochs=1, n_threads=1).fit(X, y)
+    assert torch.get_num_threads() == two_torch_threads
+    clf.module_.register_forward_pre_hook(
+        lambda module, args: inside.append(torch.get_num_threads())
+    )
+    clf.predict(X[:3])
+    clf.predict_proba(X[:3])
+    clf.decision_function(X[:3])
+    clf.partial_fit(X, y)
+    assert set(inside) == {1} and torch.get_num_threads() == two_torch_threads
+    inside.clear()
+    clf.set_params(n_threads=None).predict(X[:3])
+    assert inside == [two_torch_threads]
+
+
+def test_n_threads_reaches_the_autoencoder(digits):
+    X, y, _, _ = digits
+    clf = QuantumMNISTClassifier(n_qubits=3, reps=1, epochs=1, n_threads=None, random_state=0)
+    assert clf.fit(X[:40], y[:40]).encoder_.n_threads is None
+
+
+def test_n_threads_is_restored_when_fit_fails(features, monkeypatch, two_torch_threads):
+    X, y = features
+    seen = []
+
+    def failing_run_epochs(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(classifier_module, "run_epochs", failing_run_epochs)
+    with pytest.raises(RuntimeError, match="boom"):
+        small(n_threads=1).fit(X, y)
+    assert seen == [1] and torch.get_num_threads() == two_torch_threads
+
+
+@pytest.mark.parametrize("n_threads", [0, -2, 1.5, True, "2"])
+def test_bad_n_threads(features, n_threads):
+    X, y = features
+    with pytest.raises(ValueError, match="n_threads must be a positive integer or None"):
+        small(n_threads=n_threads).fit(X, y)
