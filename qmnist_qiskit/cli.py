@@ -135,6 +135,11 @@ def _engine_options(args: argparse.Namespace) -> dict:
     return options
 
 
+def _n_threads(args: argparse.Namespace) -> int | None:
+    """The estimators' ``n_threads`` from ``--threads`` (0: leave torch's setting alone)."""
+    return args.threads or None
+
+
 def _train(args: argparse.Namespace) -> int:
     from qmnist_qiskit.classifier import QuantumMNISTClassifier
     from qmnist_qiskit.plots import save_figure, training_curves
@@ -156,6 +161,7 @@ def _train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         early_stopping=args.early_stopping,
         random_state=args.random_state,
+        n_threads=_n_threads(args),
         verbose=0 if args.quiet else 1,
     )
     classifier._check_params()
@@ -195,6 +201,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from qmnist_qiskit.classifier import QuantumMNISTClassifier
 
     classifier = QuantumMNISTClassifier.load(_model_path(args.model))
+    # This machine's --threads, not the one the model was trained with.
+    classifier.set_params(n_threads=_n_threads(args))
     X, y = _load(args, args.subset)
     accuracy = classifier.score(X, y)
     print(f"{args.subset} accuracy on {len(X)} images: {accuracy:.4f}")
@@ -250,9 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         default=1,
-        help="torch threads (default 1: on a 2-core machine with anything else running, "
-        "torch's OpenMP threads wait for each other and 1 thread measured 4-8x faster; "
-        "0 keeps torch's own default)",
+        help="torch threads while the command runs, the estimators' n_threads (default 1: "
+        "on a 2-core machine with anything else running, torch's OpenMP threads wait for "
+        "each other and 1 thread measured 4-8x faster; 0 keeps torch's own default)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train = commands.add_parser(
@@ -318,12 +326,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads < 0:
         print("qmnist: error: --threads must be 0 or positive", file=sys.stderr)
         return 2
-    if args.threads:
-        import torch
+    from qmnist_qiskit.torch_utils import torch_threads
 
-        torch.set_num_threads(args.threads)
     try:
-        return args.handler(args)
+        # Commands without an estimator of their own (gradcheck, benchmark, report) run
+        # torch directly; the block gives them the same count, restored on return.
+        with torch_threads(_n_threads(args)):
+            return args.handler(args)
     except (QMNISTError, ValueError, FileNotFoundError) as exc:
         print(f"qmnist: error: {exc}", file=sys.stderr)
         return 2

@@ -102,3 +102,28 @@ def test_benchmark_prints_a_table(capsys):
     )
     out = capsys.readouterr().out
     assert "statevector" in out and "aer" in out and "ms / image" in out
+
+
+@pytest.mark.parametrize(
+    "threads, n_threads", [([], 1), (["--threads", "2"], 2), (["--threads", "0"], None)]
+)
+def test_threads_feed_n_threads_and_leave_torch_alone(
+    tmp_path, capsys, monkeypatch, threads, n_threads
+):
+    import torch
+
+    from qmnist_qiskit import classifier
+
+    seen = {}
+
+    def stop(self, X, y):
+        seen.update(n_threads=self.n_threads, inside=torch.get_num_threads())
+        raise ValueError("stopped before training")
+
+    monkeypatch.setattr(classifier.QuantumMNISTClassifier, "fit", stop)
+    before = torch.get_num_threads()
+    assert main([*threads, "train", "--output", str(tmp_path), "--n-train", "40", "--quiet"]) == 2
+    assert "stopped before training" in capsys.readouterr().err
+    assert seen["n_threads"] == n_threads
+    assert seen["inside"] == (before if n_threads is None else n_threads)
+    assert torch.get_num_threads() == before
