@@ -329,8 +329,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from qmnist_qiskit.torch_utils import torch_threads
 
     try:
-        # Commands without an estimator of their own (gradcheck, benchmark, report) run
-        # torch directly; the block gives them the same count, restored on return.
+        # gradcheck and benchmark run torch with no estimator of ours: the block gives them
+        # the same count, restored on return. A model that report loads keeps its saved
+        # n_threads inside predict.
         with torch_threads(_n_threads(args)):
             return args.handler(args)
     except (QMNISTError, ValueError, FileNotFoundError) as exc:
