@@ -27,6 +27,7 @@ from qiskit_machine_learning.neural_networks import NeuralNetwork
 from qmnist_qiskit.circuits import CircuitSpec, preset_circuit
 from qmnist_qiskit.engines import make_qnn, qnn_torch_forward
 from qmnist_qiskit.exceptions import QMNISTError
+from qmnist_qiskit.extras import missing_extra
 
 REFERENCE = "statevector"
 
@@ -51,6 +52,10 @@ def _no_aer_gpu() -> str | None:
     return f"no GPU: this Aer offers {devices} (needs qiskit-aer-gpu and an NVIDIA GPU)"
 
 
+def _no_pennylane() -> str | None:
+    return missing_extra("pennylane")
+
+
 _ENGINES = (
     _Engine(REFERENCE, "statevector", lambda shots, seed: {"dtype": "complex128"}),
     _Engine(
@@ -68,12 +73,23 @@ _ENGINES = (
     ),
     _Engine("aer GPU", "aer", lambda shots, seed: {"device": "GPU"}, unavailable=_no_aer_gpu),
     _Engine(
-        "pennylane default.qubit", "pennylane", lambda shots, seed: {"device": "default.qubit"}
+        "pennylane default.qubit",
+        "pennylane",
+        lambda shots, seed: {"device": "default.qubit"},
+        unavailable=_no_pennylane,
     ),
     _Engine(
-        "pennylane lightning.qubit", "pennylane", lambda shots, seed: {"device": "lightning.qubit"}
+        "pennylane lightning.qubit",
+        "pennylane",
+        lambda shots, seed: {"device": "lightning.qubit"},
+        unavailable=_no_pennylane,
     ),
-    _Engine("pennylane qiskit.aer", "pennylane", lambda shots, seed: {"device": "qiskit.aer"}),
+    _Engine(
+        "pennylane qiskit.aer",
+        "pennylane",
+        lambda shots, seed: {"device": "qiskit.aer"},
+        unavailable=_no_pennylane,
+    ),
 )
 ENGINES = tuple(engine.name for engine in _ENGINES)
 """Names of the rows :func:`gradcheck` can produce, the reference first."""
@@ -295,7 +311,8 @@ def gradcheck(
     Engines (``ENGINES``): the statevector engine in complex128 (the reference), the
     statevector engine on CUDA, Aer exact, Aer with ``shots`` (seeded by ``seed``), Aer on GPU,
     and the pennylane engine on default.qubit, lightning.qubit and the qiskit.aer device
-    (exact). Those that cannot run here (no GPU) are listed as skipped, with why.
+    (exact). Those that cannot run here (no GPU, no PennyLane extra) are listed as skipped,
+    with why (for PennyLane: ``pip install 'qmnist_qiskit[pennylane]'``).
 
     The shot engine's tolerance comes from the standard errors Aer reports for each
     expectation value and each Jacobian entry, propagated to first order into the loss
@@ -347,7 +364,7 @@ def gradcheck(
     Examples
     --------
     >>> from qmnist_qiskit.gradcheck import gradcheck
-    >>> report = gradcheck(n_qubits=3, batch_size=2, engines=["pennylane default.qubit"])
+    >>> report = gradcheck(n_qubits=3, batch_size=2, engines=["aer"])
     >>> report.ok, [check.status for check in report.checks]
     (True, ['ok'])
     >>> print(report.to_text())  # doctest: +SKIP

@@ -10,6 +10,7 @@ import torch
 from qiskit_aer import AerSimulator
 
 from qmnist_qiskit.cli import main
+from qmnist_qiskit.extras import missing_extra
 from qmnist_qiskit.gradcheck import ENGINES, REFERENCE, gradcheck
 
 # pennylane-qiskit transpiles every circuit it runs, loading qiskit-ibm-runtime's plugins.
@@ -21,29 +22,43 @@ GPU_ENGINES = {
     "statevector cuda": torch.cuda.is_available(),
     "aer GPU": "GPU" in AerSimulator().available_devices(),
 }
+PENNYLANE_ENGINES = [name for name in ENGINES if name.startswith("pennylane")]
+HAS_PENNYLANE = missing_extra("pennylane") is None
 
 
 def test_every_engine_agrees_on_a_small_seed_circuit():
     report = gradcheck(n_qubits=3, batch_size=2, seed=3)
     statuses = {check.engine: check.status for check in report.checks}
     assert list(statuses) == list(ENGINES)
+    available = GPU_ENGINES | dict.fromkeys(PENNYLANE_ENGINES, HAS_PENNYLANE)
     for name, status in statuses.items():
-        available = GPU_ENGINES.get(name, True)
-        assert status == ("ok" if available else "skipped"), report.to_text()
+        assert status == ("ok" if available.get(name, True) else "skipped"), report.to_text()
     assert report.ok
     checks = {check.engine: check for check in report.checks}
     for name in ("aer", "pennylane default.qubit", "pennylane lightning.qubit"):
-        assert checks[name].max_difference <= 1e-12
+        if available.get(name, True):
+            assert checks[name].max_difference <= 1e-12
     assert checks[REFERENCE].max_difference == 0.0
     shots = checks["aer shots"]
     assert 0 < shots.max_difference <= shots.tolerance
     assert shots.max_sigmas <= 5
-    for name, available in GPU_ENGINES.items():
-        if not available:
-            assert checks[name].reason.startswith("no GPU")
+    for name, ready in available.items():
+        if not ready:
+            assert checks[name].reason.startswith(("no GPU", "needs the PennyLane extra"))
     assert np.abs(report.reference_gradient).max() > 1e-3
 
 
+@pytest.mark.usefixtures("without_pennylane")
+def test_pennylane_rows_without_the_extra_say_what_to_install():
+    report = gradcheck(n_qubits=2, batch_size=1, engines=PENNYLANE_ENGINES)
+    assert report.ok
+    for check in report.checks:
+        assert check.status == "skipped"
+        assert check.reason.startswith("needs the PennyLane extra (missing pennylane")
+        assert check.reason.endswith("pip install 'qmnist_qiskit[pennylane]'")
+
+
+@pytest.mark.pennylane
 def test_reupload_preset_with_input_scaling():
     engines = ["statevector", "aer", "aer shots", "pennylane default.qubit"]
     report = gradcheck("reupload", n_qubits=3, reps=2, batch_size=2, engines=engines)
@@ -52,6 +67,7 @@ def test_reupload_preset_with_input_scaling():
     assert report.config["reps"] == 2
 
 
+@pytest.mark.pennylane
 def test_a_wrong_reference_fails_every_engine():
     other_batch = gradcheck(n_qubits=4, batch_size=2, seed=1, engines=[REFERENCE])
     engines = [REFERENCE, "aer", "aer shots", "pennylane default.qubit"]
@@ -66,6 +82,7 @@ def test_a_wrong_reference_fails_every_engine():
     assert text.splitlines()[-1] == "FAILED: " + ", ".join(engines)
 
 
+@pytest.mark.pennylane
 def test_report_as_dict_and_text():
     report = gradcheck(n_qubits=3, batch_size=2, engines=["pennylane default.qubit"])
     data = json.loads(json.dumps(report.to_dict()))

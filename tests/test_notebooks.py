@@ -11,6 +11,11 @@ from nbclient import NotebookClient
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
 
 
+def _needs_pennylane(path: Path) -> bool:
+    notebook = nbformat.read(path, as_version=4)
+    return any("pennylane" in cell.source for cell in notebook.cells if cell.cell_type == "code")
+
+
 def test_notebooks_are_stripped():
     for path in NOTEBOOKS:
         notebook = nbformat.read(path, as_version=4)
@@ -19,7 +24,15 @@ def test_notebooks_are_stripped():
                 assert not cell.outputs and cell.execution_count is None, path.name
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(
+            path, id=path.stem, marks=pytest.mark.pennylane if _needs_pennylane(path) else ()
+        )
+        for path in NOTEBOOKS
+    ],
+)
 def test_notebook_runs(path, tmp_path, monkeypatch):
     monkeypatch.setenv("QMNIST_NOTEBOOK_FAST", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")

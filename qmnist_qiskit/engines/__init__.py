@@ -6,7 +6,8 @@ Engines:
   (exact, CPU or CUDA). The default.
 * ``"aer"``: qiskit-machine-learning's ``EstimatorQNN`` on Aer's ``EstimatorV2`` (exact,
   shots, GPU, noise models, fake IBM backends) with batched parameter-shift gradients.
-* ``"pennylane"``: the circuit converted by ``qml.from_qiskit`` and run on a PennyLane device.
+* ``"pennylane"``: the circuit converted by ``qml.from_qiskit`` and run on a PennyLane device;
+  needs the PennyLane extra (``pip install 'qmnist_qiskit[pennylane]'``).
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from qiskit.quantum_info import SparsePauliOp
 from qiskit_machine_learning.neural_networks import NeuralNetwork
 
 from qmnist_qiskit.engines.torch_bridge import qnn_torch_forward
+from qmnist_qiskit.extras import require_extra
 
 _FACTORIES = {
     "statevector": ("qmnist_qiskit.engines.statevector", "make_statevector_qnn"),
     "aer": ("qmnist_qiskit.engines.aer", "make_aer_qnn"),
     "pennylane": ("qmnist_qiskit.engines.pennylane", "make_pennylane_qnn"),
 }
+_EXTRAS = {"pennylane": "pennylane"}
 ENGINES = tuple(_FACTORIES)
 
 
@@ -51,6 +54,7 @@ def make_qnn(
         One output per observable: ``forward`` returns shape ``(batch, len(observables))``.
     engine : {"statevector", "aer", "pennylane"}
         Which simulator evaluates the circuit; every engine gives the same exact numbers.
+        ``"pennylane"`` needs the PennyLane extra.
     input_gradients : bool
         Also compute gradients with respect to the inputs in ``backward``.
     **options
@@ -60,6 +64,13 @@ def make_qnn(
     -------
     NeuralNetwork
         With ``forward(input_data, weights)`` and ``backward(input_data, weights)``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown engine.
+    QMNISTError
+        When the engine's extra is not installed (the message says which to install).
 
     Examples
     --------
@@ -72,6 +83,8 @@ def make_qnn(
     """
     if engine not in _FACTORIES:
         raise ValueError(f"unknown engine {engine!r}; choose one of {ENGINES}")
+    if engine in _EXTRAS:
+        require_extra(_EXTRAS[engine], f"engine {engine!r}")
     module_name, factory_name = _FACTORIES[engine]
     factory = getattr(import_module(module_name), factory_name)
     return factory(

@@ -174,7 +174,10 @@ def _engine_ready(engine: str) -> bool:
     [
         pytest.param(
             engine,
-            marks=pytest.mark.skipif(not _engine_ready(engine), reason=f"no {engine} engine"),
+            marks=[
+                pytest.mark.skipif(not _engine_ready(engine), reason=f"no {engine} engine"),
+                *([pytest.mark.pennylane] if engine == "pennylane" else []),
+            ],
         )
         for engine in ("statevector", "pennylane")
     ],

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
+# Without the PennyLane extra (pip install 'qmnist_qiskit[pennylane]') the module is skipped.
+pytest.importorskip("pennylane_qiskit")
+
 import numpy as np
 import pennylane as qml
-import pytest
 import torch
 from qiskit.circuit import Parameter, ParameterVector, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
@@ -12,6 +16,8 @@ from qiskit.quantum_info import SparsePauliOp
 from qmnist_qiskit.circuits import CircuitSpec, layered_circuit, seed_circuit
 from qmnist_qiskit.engines.pennylane import to_pennylane
 from qmnist_qiskit.exceptions import QMNISTError
+
+pytestmark = pytest.mark.pennylane
 
 
 def _random_layered(seed: int) -> CircuitSpec:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import pytest
+
+# Without the PennyLane extra (pip install 'qmnist_qiskit[pennylane]') the module is skipped.
+pytest.importorskip("pennylane_qiskit")
+
 import numpy as np
 import pennylane as qml
-import pytest
 import torch
 
 from qmnist_qiskit.circuits import seed_circuit
 from qmnist_qiskit.engines.pennylane import original_loss, original_qnode, to_pennylane
 from qmnist_qiskit.exceptions import QMNISTError
+
+pytestmark = pytest.mark.pennylane
 
 N_QUBITS = 10
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
+
+# Without the PennyLane extra (pip install 'qmnist_qiskit[pennylane]') the module is skipped.
+pytest.importorskip("pennylane_qiskit")
+
+import numpy as np
 import torch
 
 from qmnist_qiskit.circuits import CircuitSpec, layered_circuit, seed_circuit
@@ -11,9 +15,10 @@ from qmnist_qiskit.engines import make_qnn, qnn_torch_forward
 from qmnist_qiskit.engines.pennylane import DEVICES, PennyLaneQNN, make_pennylane_qnn
 
 # pennylane-qiskit transpiles every circuit it runs, loading qiskit-ibm-runtime's plugins.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Since backends now support running jobs:DeprecationWarning"
-)
+pytestmark = [
+    pytest.mark.pennylane,
+    pytest.mark.filterwarnings("ignore:Since backends now support running jobs:DeprecationWarning"),
+]
 
 # qiskit.aer transpiles every circuit it runs (about 0.1 s each): keep its circuits tiny.
 SMALL = layered_circuit(2, reps=1, input_scaling=True)
