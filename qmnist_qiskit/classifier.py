@@ -18,6 +18,7 @@ from qmnist_qiskit.circuits import input_scale_mask, preset_circuit
 from qmnist_qiskit.encoders import make_encoder
 from qmnist_qiskit.engines import ENGINES, make_qnn
 from qmnist_qiskit.model import QuantumClassifierModule, initial_weights
+from qmnist_qiskit.parallel import Ranks, current_ranks
 from qmnist_qiskit.persistence import load_classifier, save_classifier
 from qmnist_qiskit.readout import make_readout
 from qmnist_qiskit.torch_utils import check_n_threads, seed_from, seeded, torch_threads
@@ -26,6 +27,7 @@ from qmnist_qiskit.training import (
     EarlyStopping,
     make_optimizer,
     make_scheduler,
+    predict_logits,
     run_epochs,
 )
 
@@ -242,18 +244,27 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
             return int(self.n_features)
         return 2 * self.n_qubits if self.ansatz == "dense" else self.n_qubits
 
-    def _build(self, X: np.ndarray, n_classes: int, seed: int) -> torch.Tensor:
-        """Fit the encoder, assemble the model; return the training inputs."""
+    def _build(self, X: np.ndarray, n_classes: int, seed: int, ranks: Ranks | None) -> torch.Tensor:
+        """Fit the encoder, assemble the model; return the training inputs.
+
+        In a process group the encoder is fitted on rank 0 only and sent to the others, and
+        rank 0's initial weights overwrite theirs: every rank starts from the same model.
+        """
         options = self._engine_options()
-        self.encoder_ = make_encoder(
-            self.encoder,
-            self._n_encoder_features(),
-            seed,
-            n_threads=self.n_threads,
-            verbose=self.verbose,
-        ).fit(X)
+        encoder = None
+        if ranks is None or ranks.is_main:
+            encoder = make_encoder(
+                self.encoder,
+                self._n_encoder_features(),
+                seed,
+                n_threads=self.n_threads,
+                verbose=self.verbose,
+            ).fit(X)
+        self.encoder_ = encoder if ranks is None else ranks.broadcast_object(encoder)
         features = np.asarray(self.encoder_.transform(X), dtype=np.float64)
         self._assemble(features.shape[1], n_classes, seed, options)
+        if ranks is not None:
+            ranks.broadcast_module(self.module_)
         self.history_ = []
         self.n_iter_ = 0
         return self._module_inputs(X, features)
@@ -304,7 +315,12 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         self._check_params()
         X, y = validate_data(self, X, y, reset=reset, dtype=np.float64)
         check_classification_targets(y)
+        ranks = current_ranks()
         seed = seed_from(self.random_state)
+        if ranks is not None:
+            # One seed for all ranks (random_state=None draws one per process): the same
+            # shuffling, hence the same global mini-batches, everywhere.
+            seed = ranks.broadcast_object(seed)
         if reset:
             self.classes_ = np.unique(y if classes is None else classes)
             if len(self.classes_) < 2:
@@ -312,7 +328,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
                     f"the classifier needs samples of at least 2 classes; got only 1 class: "
                     f"{self.classes_.tolist()}"
                 )
-            inputs = self._build(X, len(self.classes_), seed)
+            inputs = self._build(X, len(self.classes_), seed, ranks)
         else:
             unknown = np.setdiff1d(y, self.classes_)
             if len(unknown):
@@ -350,7 +366,8 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
             history=self.history_,
             early_stopping=stopper,
             scheduler=scheduler,
-            verbose=self.verbose,
+            verbose=self.verbose if ranks is None or ranks.is_main else 0,
+            ranks=ranks,
         )
         self.n_iter_ = len(self.history_)
         self.interrupted_ = not completed
@@ -362,6 +379,14 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         With ``warm_start=True`` and a previous fit, training continues from the current
         weights (the encoder is kept as it is). Ctrl-C stops training and leaves a usable
         model (``interrupted_`` is then True).
+
+        Inside a ``torch.distributed`` process group of two or more processes (``torchrun``,
+        or the caller's ``init_process_group``), every process calls ``fit`` on the same
+        data and training is data-parallel: each rank takes its slice of every global
+        mini-batch, the gradients are all-reduced, and every rank ends with the same weights
+        as one process would have on the same mini-batches. The encoder is fitted on rank 0
+        and sent to the others; only rank 0 shows progress (see
+        :mod:`qmnist_qiskit.parallel`).
         """
         reset = not (self.warm_start and hasattr(self, "module_"))
         with torch_threads(self.n_threads):
@@ -384,9 +409,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "module_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
         with torch_threads(self.n_threads):
-            inputs = self._module_inputs(X)
-            with torch.no_grad():
-                return self.module_(inputs).cpu().numpy()
+            return predict_logits(self.module_, self._module_inputs(X)).cpu().numpy()
 
     def decision_function(self, X) -> np.ndarray:
         """Class scores (logits), ``(n_samples, n_classes)``; ``(n_samples,)`` for 2 classes."""

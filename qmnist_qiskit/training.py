@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from qmnist_qiskit.parallel import Ranks
+
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop}
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -105,19 +107,65 @@ class EarlyStopping:
             self.stopped = self.epochs_without_improvement >= self.patience
 
 
+# Rows per forward pass when predicting: bounds the memory of binding a whole data set at once
+# (the default circuit's 660 per-sample rotations take tens of kilobytes per row).
+PREDICT_BATCH = 1024
+
+
+def predict_logits(
+    module: nn.Module, inputs: torch.Tensor, batch_size: int = PREDICT_BATCH
+) -> torch.Tensor:
+    """``module(inputs)`` without gradients, ``batch_size`` rows at a time."""
+    with torch.no_grad():
+        return torch.cat(
+            [
+                module(inputs[start : start + batch_size])
+                for start in range(0, len(inputs), batch_size)
+            ]
+        )
+
+
 def evaluate(
-    module: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int = 8192
+    module: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int = PREDICT_BATCH
 ) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of ``module`` on ``(inputs, targets)``."""
-    total_loss = 0.0
-    correct = 0
-    with torch.no_grad():
-        for start in range(0, len(inputs), batch_size):
-            logits = module(inputs[start : start + batch_size])
-            target = targets[start : start + batch_size]
-            total_loss += nn.functional.cross_entropy(logits, target, reduction="sum").item()
-            correct += int((logits.argmax(dim=1) == target).sum())
-    return total_loss / len(inputs), correct / len(inputs)
+    logits = predict_logits(module, inputs, batch_size)
+    loss = nn.functional.cross_entropy(logits, targets, reduction="sum").item()
+    return loss / len(inputs), int((logits.argmax(dim=1) == targets).sum()) / len(inputs)
+
+
+def _step(
+    module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    batch: torch.Tensor,
+    ranks: Ranks | None,
+) -> tuple[float, int]:
+    """One optimiser step on a global mini-batch; its summed loss and correct predictions."""
+    if ranks is None:
+        logits = module(inputs[batch])
+        loss = nn.functional.cross_entropy(logits, targets[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item() * len(batch), int(
+            (logits.detach().argmax(dim=1) == targets[batch]).sum()
+        )
+    part = ranks.shard(batch)
+    optimizer.zero_grad()
+    loss_sum, correct = 0.0, 0
+    if len(part):
+        logits = module(inputs[part])
+        loss = nn.functional.cross_entropy(logits, targets[part], reduction="sum")
+        # Scaled by the whole batch: the ranks' gradients then add up to the batch mean's.
+        (loss / len(batch)).backward()
+        loss_sum = loss.item()
+        correct = int((logits.detach().argmax(dim=1) == targets[part]).sum())
+    parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    loss_sum, correct = ranks.all_reduce_gradients(parameters, loss_sum, correct)
+    optimizer.step()
+    return loss_sum, round(correct)
 
 
 def run_epochs(
@@ -133,6 +181,7 @@ def run_epochs(
     early_stopping: EarlyStopping | None = None,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     verbose: int = 0,
+    ranks: Ranks | None = None,
 ) -> bool:
     """Train for up to ``epochs`` epochs, appending one dict per epoch to ``history``.
 
@@ -143,6 +192,12 @@ def run_epochs(
     ETA) and shows the epoch, its running loss and accuracy. Returns ``False`` when
     interrupted with Ctrl-C: the module then keeps the weights of its last completed step
     (or, with early stopping, its best ones).
+
+    With ``ranks`` (a ``torch.distributed`` group, see :mod:`qmnist_qiskit.parallel`), every
+    process passes the same ``inputs``, ``targets`` and seeded ``generator``, so all draw the
+    same global mini-batches; each computes the gradient of its slice, the slices' gradients
+    are summed, each scaled by its share of the batch, and every rank takes the same step.
+    The history holds the whole batches' loss and accuracy on every rank.
     """
     progress = sample_progress(epochs * len(inputs), "training", verbose)
     completed = True
@@ -154,15 +209,11 @@ def run_epochs(
             correct = 0
             seen = 0
             for batch in order.split(batch_size):
-                logits = module(inputs[batch])
-                loss = nn.functional.cross_entropy(logits, targets[batch])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+                batch_loss, batch_correct = _step(module, optimizer, inputs, targets, batch, ranks)
                 if scheduler is not None:
                     scheduler.step()
-                total_loss += loss.item() * len(batch)
-                correct += int((logits.detach().argmax(dim=1) == targets[batch]).sum())
+                total_loss += batch_loss
+                correct += batch_correct
                 seen += len(batch)
                 # Without a refresh here the bar redraws at tqdm's own pace, not per batch.
                 progress.set_postfix(
@@ -183,6 +234,9 @@ def run_epochs(
                 val_loss, val_accuracy = evaluate(
                     module, early_stopping.inputs, early_stopping.targets
                 )
+                if ranks is not None:
+                    # Rank 0's figures everywhere, so that every rank stops at the same epoch.
+                    val_loss, val_accuracy = ranks.broadcast_object((val_loss, val_accuracy))
                 record.update(val_loss=val_loss, val_accuracy=val_accuracy)
                 early_stopping.update(module, val_loss)
             record["seconds"] = time.perf_counter() - start
