@@ -12,7 +12,10 @@ Four ways to use it:
 
 from __future__ import annotations
 
-from qmnist_qiskit.engines.statevector.estimator import StatevectorEstimator
+from qmnist_qiskit.engines.statevector.estimator import (
+    StatevectorEstimator,
+    StatevectorEstimatorOptions,
+)
 from qmnist_qiskit.engines.statevector.gradient import StatevectorEstimatorGradient
 from qmnist_qiskit.engines.statevector.qnn import StatevectorQNN, make_statevector_qnn
 from qmnist_qiskit.engines.statevector.simulator import StatevectorSimulator
@@ -20,6 +23,7 @@ from qmnist_qiskit.engines.statevector.simulator import StatevectorSimulator
 __all__ = [
     "StatevectorEstimator",
     "StatevectorEstimatorGradient",
+    "StatevectorEstimatorOptions",
     "StatevectorQNN",
     "StatevectorSimulator",
     "make_statevector_qnn",

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from qiskit.circuit import Parameter, ParameterVector, QuantumCircuit
 from qiskit.primitives import StatevectorEstimator as ReferenceEstimator
+from qiskit.providers import JobStatus
 from qiskit.quantum_info import Pauli, SparsePauliOp
+from qiskit_aer import AerSimulator
 from qiskit_machine_learning.neural_networks import EstimatorQNN
 
 from qmnist_qiskit.circuits import layered_circuit
@@ -84,6 +86,59 @@ def test_nonzero_precision_still_gives_exact_values(circuit):
     result = StatevectorEstimator().run([pub], precision=0.1).result()[0]
     assert result.metadata["target_precision"] == 0.1
     np.testing.assert_allclose(result.data.evs, exact, atol=1e-12)
+
+
+def test_pubs_of_one_circuit_are_one_simulation_whatever_their_values_and_coefficients(circuit):
+    rng = np.random.default_rng(4)
+    estimator = StatevectorEstimator()
+    for _ in range(2):  # new coefficients each time, as sQUlearn sends them while training
+        a, b = rng.uniform(-2, 2, 2)
+        observable = SparsePauliOp(["ZZI", "IXY", "III"], [a, b, 0.5])
+        pubs = [(circuit, observable, row) for row in rng.uniform(-1, 1, (4, 3))]
+        pubs.append((circuit, [[SparsePauliOp("XII")], [observable]], rng.uniform(-1, 1, (2, 3))))
+        ours = estimator.run(pubs).result()
+        expected = ReferenceEstimator().run(pubs).result()
+        for mine, theirs in zip(ours, expected, strict=True):
+            assert mine.data.evs.shape == theirs.data.evs.shape
+            np.testing.assert_allclose(mine.data.evs, theirs.data.evs, atol=1e-12)
+    assert len(estimator._cache) == 1
+
+
+def test_options_as_aer_and_ibm_runtime_estimators_have_them(circuit):
+    estimator = StatevectorEstimator()
+    assert estimator.options.default_precision == 0.0
+    estimator.options.default_precision = 0.125
+    assert estimator.default_precision == 0.125
+    pub = (circuit, SparsePauliOp("ZZZ"), np.zeros(3))
+    assert estimator.run([pub]).result()[0].metadata["target_precision"] == 0.125
+    estimator.options.update(default_precision=0)
+    assert estimator.options.default_precision == 0.0
+    assert StatevectorEstimator(default_precision=0.25).options.default_precision == 0.25
+    for bad in (-0.1, float("nan"), "0.1", True):
+        with pytest.raises(ValueError, match="default_precision"):
+            estimator.options.default_precision = bad
+    with pytest.raises(AttributeError):
+        estimator.options.default_shots = 100
+    with pytest.raises(AttributeError, match="default_shots"):
+        estimator.options.update(default_shots=100)
+    assert estimator.options.default_precision == 0.0
+
+
+def test_jobs_are_done_when_returned_and_errors_come_with_the_result(circuit):
+    job = StatevectorEstimator().run([(circuit, SparsePauliOp("ZZZ"), np.zeros(3))])
+    assert job.done() and job.in_final_state() and not job.running() and not job.cancelled()
+    assert job.status() == JobStatus.DONE and isinstance(job.job_id(), str)
+    failed = StatevectorEstimator().run([(circuit, SparsePauliOp("ZZZ"), [np.nan, 0, 0])])
+    assert failed.status() == JobStatus.ERROR and failed.in_final_state() and not failed.done()
+    with pytest.raises(ValueError, match="NaN"):
+        failed.result()
+
+
+def test_backend_is_an_exact_aer_simulator():
+    estimator = StatevectorEstimator()
+    assert isinstance(estimator.backend, AerSimulator)
+    assert estimator.backend.options.method == "statevector"
+    assert estimator.backend is estimator.backend
 
 
 def test_compiled_circuits_are_cached(circuit):
