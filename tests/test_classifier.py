@@ -13,7 +13,7 @@ from scipy import sparse
 from sklearn.base import clone
 from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
@@ -135,6 +135,24 @@ def test_early_stopping_keeps_best_weights(features):
     clf.fit(X, y)
     assert clf.n_iter_ < 40
     assert {"val_loss", "val_accuracy"} <= set(clf.history_[0])
+    val_losses = [record["val_loss"] for record in clf.history_]
+    # The best epoch is the last one that improved on the best so far by more than tol.
+    best_loss, best = float("inf"), -1
+    for epoch, loss in enumerate(val_losses):
+        if loss < best_loss - clf.tol:
+            best_loss, best = loss, epoch
+    # It stopped after epochs without improvement, so the last weights were not the best...
+    assert best < len(val_losses) - 1 and val_losses[-1] != best_loss
+    # ...and the model holds the best epoch's weights: on the same held-out split (the one
+    # fit draws from random_state), their loss is exactly the best recorded one.
+    _, val_index = train_test_split(
+        np.arange(len(y)), test_size=0.2, random_state=clf.random_state, stratify=y
+    )
+    inputs = clf._module_inputs(X[val_index])
+    with torch.no_grad():
+        logits = clf.module_(inputs)
+    loss = torch.nn.functional.cross_entropy(logits, torch.as_tensor(y[val_index])).item()
+    assert loss == pytest.approx(best_loss, abs=1e-12)
 
 
 def test_decision_function_shapes(features):
