@@ -392,6 +392,50 @@ class _Kind:
     """The same, as output columns of the table, on the device."""
 
 
+def _build(kinds: Sequence[_Kind], angles: torch.Tensor) -> list[torch.Tensor]:
+    """One builder call per kind: ``(rows, gates, ...)`` matrices each."""
+    return [
+        build_matrix(
+            kind.name, [angles[:, kind.columns[:, k]] for k in range(kind.columns.shape[1])]
+        )
+        for kind in kinds
+    ]
+
+
+class _GeneralRuns:
+    """Run products of any single-qubit gates: each kind built by one call, constants and an
+    identity stacked after them, then multiplied by a :class:`RunProducts` tree."""
+
+    def __init__(
+        self,
+        kinds: list[_Kind],
+        order: list[list[int]],
+        runs: Sequence[Sequence[GateRef]],
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> None:
+        single = [gate for run in runs for gate in run]
+        stacked = [p for positions in order for p in positions]
+        constants = [p for p, gate in enumerate(single) if gate.matrix is not None]
+        self.kinds = kinds
+        self.constants = _constant_stack(single, constants, 2, dtype, device)
+        self.identity = torch.eye(2, dtype=dtype, device=device).reshape(1, 1, 2, 2)
+        slot_of = np.empty(len(single), dtype=np.int64)
+        slot_of[stacked + constants] = np.arange(len(stacked) + len(constants))
+        positions, offset = [], 0
+        for run in runs:
+            positions.append(slot_of[offset : offset + len(run)].tolist())
+            offset += len(run)
+        self.products = RunProducts(positions, len(stacked) + len(constants), device)
+
+    def __call__(self, angles: torch.Tensor | None, rows: int) -> torch.Tensor:
+        parts = _build(self.kinds, angles) if angles is not None else []
+        if self.constants is not None:
+            parts.append(self.constants.expand(rows, -1, -1, -1))
+        parts.append(self.identity.expand(rows, -1, -1, -1))
+        return self.products(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0])
+
+
 class _Group:
     """The operations of one row kind (varying per sample, or shared), bound together."""
 
@@ -432,7 +476,7 @@ class _Group:
         """Compile the group: angle table, builder calls, constant stacks, run products."""
         real = torch.empty((), dtype=dtype).real.dtype
         single = [gate for run in self.runs for gate in run]
-        self.single_kinds, single_order = self._kinds(single)
+        single_kinds, single_order = self._kinds(single)
         self.two_kinds, two_order = self._kinds(self.two_qubit)
         self.diagonal_kinds, diagonal_order = self._kinds(self.diagonal)
         expressions = [None] * len(self.angle_ids)
@@ -444,25 +488,12 @@ class _Group:
             len(self.program.parameters),
             self.with_inputs,
         ).to(real, device)
-        for kind in (*self.single_kinds, *self.two_kinds, *self.diagonal_kinds):
+        for kind in (*single_kinds, *self.two_kinds, *self.diagonal_kinds):
             kind.columns = torch.as_tensor(self.table.column[kind.angles], device=device)
-        # Stack layout of single-qubit matrices: every kind's gates, then constants, then
-        # an identity (for empty runs).
-        stacked = [p for positions in single_order for p in positions]
-        constants = [p for p, gate in enumerate(single) if gate.matrix is not None]
-        self.single_constants = _constant_stack(single, constants, 2, dtype, device)
-        slot_of = np.empty(len(single), dtype=np.int64)
-        slot_of[stacked + constants] = np.arange(len(stacked) + len(constants))
-        identity = len(stacked) + len(constants)
-        runs, offset = [], 0
-        for run in self.runs:
-            runs.append(slot_of[offset : offset + len(run)].tolist())
-            offset += len(run)
-        self.products = RunProducts(runs, identity, device) if runs else None
-        self.rotations = None
+        self.products: RotationRuns | _GeneralRuns | None = None
         if single and all(gate.name in ROTATIONS and gate.matrix is None for gate in single):
             column = self.table.column
-            self.rotations = RotationRuns(
+            self.products = RotationRuns(
                 [
                     [(column[self.angle_ids[gate.angles[0]]], gate.name) for gate in run]
                     for run in self.runs
@@ -471,7 +502,8 @@ class _Group:
                 dtype,
                 device,
             )
-        self.identity = torch.eye(2, dtype=dtype, device=device).reshape(1, 1, 2, 2)
+        elif self.runs:
+            self.products = _GeneralRuns(single_kinds, single_order, self.runs, dtype, device)
         self.two_order = _inverse(two_order, len(self.two_qubit), device)
         self.two_constants = _constant_stack(
             self.two_qubit,
@@ -481,15 +513,6 @@ class _Group:
             device,
         )
         self.diagonal_order = _inverse(diagonal_order, len(self.diagonal), device)
-        self.dtype = dtype
-
-    def _build(self, kinds: Sequence[_Kind], angles: torch.Tensor) -> list[torch.Tensor]:
-        return [
-            build_matrix(
-                kind.name, [angles[:, kind.columns[:, k]] for k in range(kind.columns.shape[1])]
-            )
-            for kind in kinds
-        ]
 
     def __call__(self, inputs: torch.Tensor, weights: torch.Tensor) -> list[torch.Tensor | None]:
         """``[runs (N, R, 2, 2), two-qubit (N, T, 4, 4), diagonals (N, D, 4)]``; ``None`` for
@@ -497,21 +520,17 @@ class _Group:
         rows = inputs.shape[0] if self.with_inputs else weights.shape[0]
         angles = self.table(inputs, weights) if self.angle_ids else None
         bound: list[torch.Tensor | None] = [None, None, None]
-        if self.rotations is not None:
-            bound[0] = self.rotations(angles)
-        elif self.runs:
-            parts = self._build(self.single_kinds, angles) if angles is not None else []
-            if self.single_constants is not None:
-                parts.append(self.single_constants.expand(rows, -1, -1, -1))
-            parts.append(self.identity.expand(rows, -1, -1, -1))
-            bound[0] = self.products(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0])
+        if isinstance(self.products, RotationRuns):
+            bound[0] = self.products(angles)
+        elif self.products is not None:
+            bound[0] = self.products(angles, rows)
         if self.two_qubit:
-            parts = self._build(self.two_kinds, angles) if self.two_kinds else []
+            parts = _build(self.two_kinds, angles) if self.two_kinds else []
             if self.two_constants is not None:
                 parts.append(self.two_constants.expand(rows, -1, -1, -1))
             bound[1] = _reorder(parts, self.two_order)
         if self.diagonal:
-            bound[2] = _reorder(self._build(self.diagonal_kinds, angles), self.diagonal_order)
+            bound[2] = _reorder(_build(self.diagonal_kinds, angles), self.diagonal_order)
         return bound
 
 
