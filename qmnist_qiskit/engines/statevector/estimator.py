@@ -22,14 +22,9 @@ import numpy as np
 import torch
 from qiskit.circuit import QuantumCircuit
 from qiskit.primitives import BaseEstimatorV2, BasePrimitiveJob
-from qiskit.primitives.containers import (
-    DataBin,
-    EstimatorPubLike,
-    ObservablesArray,
-    PrimitiveResult,
-    PubResult,
-)
+from qiskit.primitives.containers import DataBin, EstimatorPubLike, PrimitiveResult, PubResult
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
+from qiskit.primitives.containers.observables_array import ObservablesArray
 from qiskit.providers import JobStatus
 from qiskit.quantum_info import SparsePauliOp
 from qiskit_aer import AerSimulator
