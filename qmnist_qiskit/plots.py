@@ -1,5 +1,5 @@
 """Plots people expect: training curves, confusion matrix, circuit diagram, engine speed on a
-log scale, and accuracy against circuit depth.
+log scale, accuracy against circuit depth, and a search's score against each parameter.
 
 Figures come from pyplot, so a notebook shows them inline; without a display, matplotlib picks
 its non-interactive Agg backend by itself, so scripts and ``qmnist report`` work headless.
@@ -222,6 +222,84 @@ def accuracy_vs_depth(
     axis.set_title("Accuracy against circuit depth")
     axis.grid(alpha=0.3)
     axis.legend()
+    figure.tight_layout()
+    return figure
+
+
+def search_scores(cv_results: Mapping[str, Sequence], names: Sequence[str] | None = None) -> Figure:
+    """Mean test score against each searched parameter, one panel per parameter.
+
+    In each panel every candidate is a grey dot over its value of the parameter, and a line
+    joins, value by value, the best candidate (with its standard deviation over the folds as
+    an error bar): the best score that value reached, whatever the other parameters. Values
+    keep the order of the grid (text for ``None``, strings, dicts).
+
+    Parameters
+    ----------
+    cv_results : mapping
+        ``cv_results_`` of a scikit-learn search (``params``, ``mean_test_score``,
+        ``std_test_score``).
+    names : sequence of str, optional
+        The parameters to plot; default every parameter that takes two or more values (every
+        parameter when none does).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axis per parameter; y is the mean test score.
+
+    Examples
+    --------
+    >>> from qmnist_qiskit.plots import search_scores
+    >>> results = {
+    ...     "params": [{"reps": 1, "lr": 0.1}, {"reps": 2, "lr": 0.1}, {"reps": 1, "lr": 0.2}],
+    ...     "mean_test_score": [0.5, 0.7, 0.6],
+    ...     "std_test_score": [0.05, 0.02, 0.04],
+    ... }
+    >>> [axis.get_xlabel() for axis in search_scores(results).axes]
+    ['reps', 'lr']
+    """
+    candidates = list(cv_results["params"])
+    means = np.asarray(cv_results["mean_test_score"], dtype=float)
+    stds = np.asarray(cv_results["std_test_score"], dtype=float)
+    if not candidates:
+        raise ValueError("cv_results has no candidates")
+    if names is None:
+        every = list(dict.fromkeys(name for candidate in candidates for name in candidate))
+        varied = [name for name in every if len({repr(c.get(name)) for c in candidates}) > 1]
+        names = varied or every
+    names = list(names)
+    if not names:
+        raise ValueError("no parameters to plot")
+    figure, axes = plt.subplots(
+        1, len(names), figsize=(4.2 * len(names), 4), sharey=True, squeeze=False
+    )
+    for axis, name in zip(axes[0], names, strict=True):
+        # Keyed by repr: dicts are not hashable, and as keys 1 and True would merge.
+        values = {repr(c.get(name)): c.get(name) for c in candidates}
+        keys = list(dict.fromkeys(repr(c.get(name)) for c in candidates))
+        texts = [str(values[key]) for key in keys]
+        x = np.array([keys.index(repr(c.get(name))) for c in candidates])
+        axis.scatter(x, means, color="lightgray", zorder=2, label="every candidate")
+        best = [
+            int(np.flatnonzero(x == index)[np.nanargmax(means[x == index])])
+            for index in range(len(keys))
+        ]
+        axis.errorbar(
+            range(len(keys)),
+            means[best],
+            yerr=stds[best],
+            marker="o",
+            capsize=3,
+            zorder=3,
+            label="best with this value",
+        )
+        axis.set(xlabel=name, xticks=range(len(keys)), xlim=(-0.5, len(keys) - 0.5))
+        axis.set_xticklabels(texts, rotation=30 if max(map(len, texts)) > 6 else 0)
+        axis.grid(alpha=0.3)
+    axes[0][0].set_ylabel("mean test score (cross-validated)")
+    axes[0][0].legend(loc="best")
+    figure.suptitle("Score against each searched parameter")
     figure.tight_layout()
     return figure
 

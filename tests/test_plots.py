@@ -13,6 +13,7 @@ from qmnist_qiskit.plots import (
     confusion_matrix_figure,
     engine_speed_chart,
     save_figure,
+    search_scores,
     training_curves,
 )
 
@@ -131,3 +132,26 @@ def test_circuit_figure_and_save(tmp_path):
     path = save_figure(figure, tmp_path / "circuit.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not plt.fignum_exists(figure.number)
+
+
+def test_search_scores_one_panel_per_parameter_best_per_value():
+    results = {
+        "params": [
+            {"reps": 1, "encoder": None},
+            {"reps": 2, "encoder": None},
+            {"reps": 1, "encoder": "pca"},
+            {"reps": 2, "encoder": "pca"},
+        ],
+        "mean_test_score": [0.5, 0.7, 0.6, 0.4],
+        "std_test_score": [0.01, 0.02, 0.03, 0.04],
+    }
+    figure = search_scores(results)
+    reps, encoder = figure.axes
+    assert [reps.get_xlabel(), encoder.get_xlabel()] == ["reps", "encoder"]
+    assert [label.get_text() for label in encoder.get_xticklabels()] == ["None", "pca"]
+    # The first line of each panel is the best per value (the others are error-bar caps).
+    np.testing.assert_allclose(reps.get_lines()[0].get_ydata(), [0.6, 0.7])
+    np.testing.assert_allclose(encoder.get_lines()[0].get_ydata(), [0.7, 0.6])
+    assert len(search_scores(results, ["reps"]).axes) == 1
+    with pytest.raises(ValueError, match="no candidates"):
+        search_scores({"params": [], "mean_test_score": [], "std_test_score": []})
