@@ -1,12 +1,14 @@
-"""The ``qmnist`` command: train, evaluate, gradcheck, benchmark, report."""
+"""The ``qmnist`` command: train, search, evaluate, gradcheck, benchmark, report."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -37,16 +39,22 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_train_options(parser: argparse.ArgumentParser) -> None:
-    _add_data_options(parser)
-    parser.add_argument(
-        "--output", type=Path, default=Path("qmnist-output"), help="output directory"
-    )
-    parser.add_argument(
-        "--n-train", type=int, help="use a stratified random subset of N training images"
-    )
+    _add_training_data_options(parser, "qmnist-output")
     parser.add_argument(
         "--n-test", type=int, help="use a stratified random subset of N test images"
     )
+    _add_estimator_options(parser)
+
+
+def _add_training_data_options(parser: argparse.ArgumentParser, output: str) -> None:
+    _add_data_options(parser)
+    parser.add_argument("--output", type=Path, default=Path(output), help="output directory")
+    parser.add_argument(
+        "--n-train", type=int, help="use a stratified random subset of N training images"
+    )
+
+
+def _add_estimator_options(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
     model.add_argument(
         "--encoder",
@@ -140,9 +148,9 @@ def _n_threads(args: argparse.Namespace) -> int | None:
     return args.threads or None
 
 
-def _train(args: argparse.Namespace) -> int:
+def _classifier(args: argparse.Namespace):
+    """The estimator that the model, training and engine options describe, checked."""
     from qmnist_qiskit.classifier import QuantumMNISTClassifier
-    from qmnist_qiskit.plots import save_figure, training_curves
 
     classifier = QuantumMNISTClassifier(
         encoder=None if args.encoder == "none" else args.encoder,
@@ -165,10 +173,44 @@ def _train(args: argparse.Namespace) -> int:
         verbose=0 if args.quiet else 1,
     )
     classifier._check_params()
-    X_train, y_train = _load(args, "train")
-    X_test, y_test = _load(args, "test")
-    X_train, y_train = _stratified_subset(X_train, y_train, args.n_train, args.random_state)
-    X_test, y_test = _stratified_subset(X_test, y_test, args.n_test, args.random_state)
+    return classifier
+
+
+def _load_subset(
+    args: argparse.Namespace, subset: str, size: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    X, y = _load(args, subset)
+    return _stratified_subset(X, y, size, args.random_state)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from qmnist_qiskit.parallel import process_group_from_env
+
+    classifier = _classifier(args)
+    # Under torchrun: every rank trains its share of each mini-batch, only rank 0 reports.
+    with process_group_from_env(args.device) as ranks:
+        # With --download, one process per node fills the cache; the others then read it.
+        with nullcontext() if ranks is None else ranks.local_leader_first():
+            X_train, y_train = _load_subset(args, "train", args.n_train)
+            X_test, y_test = _load_subset(args, "test", args.n_test)
+        if ranks is not None and not ranks.is_main:
+            classifier.fit(X_train, y_train)
+            return 0
+        if ranks is not None:
+            print(f"data-parallel over {ranks.world_size} processes")
+        return _train_and_report(classifier, args, X_train, y_train, X_test, y_test)
+
+
+def _train_and_report(
+    classifier,
+    args: argparse.Namespace,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+) -> int:
+    from qmnist_qiskit.plots import save_figure, training_curves
+
     args.output.mkdir(parents=True, exist_ok=True)
     print(f"training on {len(X_train)} images, testing on {len(X_test)}")
     start = time.perf_counter()
@@ -190,6 +232,35 @@ def _train(args: argparse.Namespace) -> int:
     print(f"train accuracy: {metrics['train_accuracy']:.4f}")
     print(f"test accuracy:  {metrics['test_accuracy']:.4f}")
     print(f"saved model, metrics, history and loss_curve.png to {args.output}")
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    from qmnist_qiskit.plots import save_figure, search_scores
+    from qmnist_qiskit.search import dask_backend, grid_search, parameter_grid, results_frame
+
+    # Progress bars of fits running side by side, in other processes, would only interleave.
+    estimator = _classifier(args).set_params(verbose=0)
+    grid = parameter_grid(args.param, estimator)
+    if args.cv < 2:
+        raise ValueError(f"--cv must be at least 2, got {args.cv}")
+    n_jobs = args.n_jobs if args.n_jobs is not None else (1 if args.scheduler is None else -1)
+    with dask_backend(args.scheduler) as client:
+        X, y = _load_subset(args, "train", args.n_train)
+        candidates = math.prod(len(values) for values in grid.values())
+        where = "here" if client is None else f"on the Dask cluster at {args.scheduler}"
+        print(f"{candidates} candidates x {args.cv} folds on {len(X)} images, {where}")
+        start = time.perf_counter()
+        search = grid_search(estimator, grid, X, y, cv=args.cv, n_jobs=n_jobs)
+    seconds = time.perf_counter() - start
+    args.output.mkdir(parents=True, exist_ok=True)
+    results_frame(search.cv_results_).to_csv(args.output / "cv_results.csv", index=False)
+    save_figure(search_scores(search.cv_results_, list(grid)), args.output / "search_scores.png")
+    print(f"search: {seconds:.1f} s")
+    best = " ".join(f"{name}={value}" for name, value in search.best_params_.items())
+    print(f"best parameters: {best}")
+    print(f"best cross-validated accuracy: {search.best_score_:.4f}")
+    print(f"saved cv_results.csv and search_scores.png to {args.output}")
     return 0
 
 
@@ -271,6 +342,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_train_options(train)
     train.set_defaults(handler=_train)
+
+    search = commands.add_parser(
+        "search",
+        help="cross-validated grid search over the classifier's parameters, here or on Dask",
+        description="Grid search with GridSearchCV: every --param NAME=V1,V2,... is a grid "
+        "axis over the estimator that the other options describe. Fits run in local processes "
+        "(--n-jobs), or on a Dask cluster (--scheduler). Writes cv_results.csv and "
+        "search_scores.png (score against each parameter) to --output; prints the best "
+        "parameters.",
+    )
+    _add_training_data_options(search, "qmnist-search")
+    _add_estimator_options(search)
+    grid = search.add_argument_group("search")
+    grid.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2,...",
+        help="a parameter of QuantumMNISTClassifier and its values (ints, floats, None, "
+        "true/false or text), e.g. --param reps=1,2,3 --param learning_rate=0.05,0.15; repeat",
+    )
+    grid.add_argument("--cv", type=int, default=3, help="cross-validation folds")
+    grid.add_argument(
+        "--n-jobs",
+        type=int,
+        help="fits at once (-1: every core, or every worker of the cluster); default 1 here, "
+        "-1 with --scheduler",
+    )
+    grid.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the fits on the Dask cluster whose scheduler is at ADDRESS "
+        "(tcp://host:8786; needs the distributed extra, and qmnist_qiskit on the workers)",
+    )
+    search.set_defaults(handler=_search)
 
     evaluate = commands.add_parser("evaluate", help="accuracy of a saved model")
     evaluate.add_argument("model", type=Path, help="model file or the output directory of train")
