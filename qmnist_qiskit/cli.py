@@ -81,7 +81,21 @@ def _add_estimator_options(parser: argparse.ArgumentParser) -> None:
         "when qubits == classes)",
     )
     training = parser.add_argument_group("training")
-    training.add_argument("--epochs", type=int, default=8, help="passes over the data")
+    training.add_argument(
+        "--epochs", type=int, default=8, help="passes over the data (at most max-samples / n)"
+    )
+    training.add_argument(
+        "--max-samples",
+        type=_count_or_none,
+        default=240_000,
+        help="samples one fit trains on at most, counting repeats ('none': no bound)",
+    )
+    training.add_argument(
+        "--fine-tune",
+        choices=("auto", "true", "false"),
+        default="auto",
+        help="also train the autoencoder through the circuit (auto: from 20,000 images)",
+    )
     training.add_argument("--batch-size", type=int, default=256, help="mini-batch size")
     training.add_argument("--learning-rate", type=float, default=0.15, help="optimiser step")
     training.add_argument(
@@ -148,6 +162,16 @@ def _n_threads(args: argparse.Namespace) -> int | None:
     return args.threads or None
 
 
+def _count_or_none(text: str) -> int | None:
+    """An integer option that also takes ``none``."""
+    if text == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'none', got {text!r}") from None
+
+
 def _classifier(args: argparse.Namespace):
     """The estimator that the model, training and engine options describe, checked."""
     from qmnist_qiskit.classifier import QuantumMNISTClassifier
@@ -167,6 +191,8 @@ def _classifier(args: argparse.Namespace):
         lr_schedule=args.lr_schedule,
         batch_size=args.batch_size,
         epochs=args.epochs,
+        max_samples=args.max_samples,
+        fine_tune={"auto": "auto", "true": True, "false": False}[args.fine_tune],
         early_stopping=args.early_stopping,
         random_state=args.random_state,
         n_threads=_n_threads(args),

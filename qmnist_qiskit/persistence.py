@@ -140,6 +140,7 @@ def save_classifier(classifier: QuantumMNISTClassifier, path: str | os.PathLike)
         "classes_dtype": classes.dtype.str,
         "n_features_in": str(int(classifier.n_features_in_)),
         "n_circuit_features": str(len(classifier.circuit_.input_params)),
+        "fine_tune": json.dumps(bool(classifier.fine_tune_)),
         "history": json.dumps(_json_ready(classifier.history_)),
         "encoder": json.dumps(_json_ready(encoder_meta)),
     }
@@ -193,6 +194,14 @@ def load_classifier(
         classifier.interrupted_ = False
         classifier.encoder_ = _restore_encoder(encoder_meta, tensors)
         n_features = int(metadata["n_circuit_features"])
+        # Files written before fine_tune="auto" existed say only what the parameter said.
+        classifier.fine_tune_ = json.loads(
+            metadata.get("fine_tune", json.dumps(params.get("fine_tune") is True))
+        )
+        if not isinstance(classifier.fine_tune_, bool):
+            raise QMNISTError(
+                f"{path}: fine_tune must be true or false, got {classifier.fine_tune_!r}"
+            )
         classifier._assemble(n_features, len(classes), 0, dict(classifier.engine_options or {}))
         state = _with_prefix(tensors, "model.")
         classifier.module_.load_state_dict(state, strict=False)

@@ -375,3 +375,41 @@ def test_bad_n_threads(features, n_threads):
     X, y = features
     with pytest.raises(ValueError, match="n_threads must be a positive integer or None"):
         small(n_threads=n_threads).fit(X, y)
+
+
+def test_max_samples_bounds_the_passes_of_a_fit(features):
+    X, y = features
+    bounded = small(epochs=8, max_samples=320).fit(X, y)
+    assert bounded.n_iter_ == 2  # 320 // 150 samples
+    assert small(epochs=3, max_samples=10).fit(X, y).n_iter_ == 1  # at least one pass
+    assert small(epochs=3, max_samples=None).fit(X, y).n_iter_ == 3
+    with pytest.raises(ValueError, match="max_samples"):
+        small(max_samples=0).fit(X, y)
+
+
+def test_fine_tune_auto_follows_the_training_set_size(digits, monkeypatch, tmp_path):
+    X, y, X_test, _ = digits
+    settings = dict(n_qubits=3, reps=1, epochs=1, random_state=0)
+    frozen = QuantumMNISTClassifier(**settings).fit(X[:120], y[:120])
+    assert frozen.fine_tune_ is False and frozen.module_.encoder is None
+    monkeypatch.setattr(classifier_module, "FINE_TUNE_FROM", 100)
+    tuned = QuantumMNISTClassifier(**settings).fit(X[:120], y[:120])
+    assert tuned.fine_tune_ is True and tuned.module_.encoder is not None
+    # The encoder learned from the labels: its codes moved away from the frozen ones.
+    assert not np.allclose(
+        tuned.encoder_.transform(X_test[:5]), frozen.encoder_.transform(X_test[:5])
+    )
+    # A saved model says which it was, whatever the threshold when it is loaded.
+    tuned.save(tmp_path / "tuned.safetensors")
+    monkeypatch.setattr(classifier_module, "FINE_TUNE_FROM", 10**9)
+    loaded = QuantumMNISTClassifier.load(tmp_path / "tuned.safetensors")
+    assert loaded.fine_tune_ is True
+    np.testing.assert_array_equal(
+        loaded.predict_proba(X_test[:20]), tuned.predict_proba(X_test[:20])
+    )
+    # Only the built-in autoencoder is fine-tuned, however large the data.
+    monkeypatch.setattr(classifier_module, "FINE_TUNE_FROM", 1)
+    angles = np.clip(X[:60, :4] * np.pi, 0, np.pi)
+    assert small(epochs=1).fit(angles, y[:60]).fine_tune_ is False
+    with pytest.raises(ValueError, match="fine_tune must be True, False or 'auto'"):
+        small(fine_tune="yes").fit(X[:20, :4], y[:20])
