@@ -21,6 +21,7 @@ from qiskit_machine_learning.neural_networks import NeuralNetwork
 
 from qmnist_qiskit.engines.torch_bridge import qnn_torch_forward
 from qmnist_qiskit.extras import require_extra
+from qmnist_qiskit.resources import require_memory
 
 _FACTORIES = {
     "statevector": ("qmnist_qiskit.engines.statevector", "make_statevector_qnn"),
@@ -29,6 +30,17 @@ _FACTORIES = {
 }
 _EXTRAS = {"pennylane": "pennylane"}
 ENGINES = tuple(_FACTORIES)
+
+
+def _holds_full_state(engine: str, options: dict) -> bool:
+    """Whether ``engine`` keeps the whole ``2**n`` state in this machine's memory (Aer's
+    matrix-product-state method and its GPU device do not)."""
+    if engine == "aer":
+        return (
+            options.get("method", "statevector") != "matrix_product_state"
+            and str(options.get("device", "CPU")).upper() != "GPU"
+        )
+    return engine == "pennylane"
 
 
 def make_qnn(
@@ -70,7 +82,9 @@ def make_qnn(
     ValueError
         For an unknown engine.
     QMNISTError
-        When the engine's extra is not installed (the message says which to install).
+        When the engine's extra is not installed (the message says which to install), or one
+        sample of the circuit would not fit in the engine's memory budget (see
+        :mod:`qmnist_qiskit.resources`).
 
     Examples
     --------
@@ -85,6 +99,9 @@ def make_qnn(
         raise ValueError(f"unknown engine {engine!r}; choose one of {ENGINES}")
     if engine in _EXTRAS:
         require_extra(_EXTRAS[engine], f"engine {engine!r}")
+    if _holds_full_state(engine, options) and isinstance(circuit, QuantumCircuit):
+        # The statevector engine checks against its own budget (max_memory_bytes).
+        require_memory(engine, circuit.num_qubits)
     module_name, factory_name = _FACTORIES[engine]
     factory = getattr(import_module(module_name), factory_name)
     return factory(
