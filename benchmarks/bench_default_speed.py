@@ -24,12 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from results_io import machine, write_results
 
 import qmnist_qiskit
 from qmnist_qiskit import make_qnn
@@ -37,7 +37,6 @@ from qmnist_qiskit.circuits import input_scale_mask, preset_circuit
 from qmnist_qiskit.model import QuantumClassifierModule, initial_weights
 from qmnist_qiskit.readout import make_readout
 
-RESULTS = Path(__file__).parent / "results"
 CIRCUITS = {
     "dense": {"reps": 3, "n_features": 20},
     "reupload": {"reps": 3, "n_features": 10},
@@ -160,12 +159,7 @@ def main() -> None:
             peer["ms_per_sample"] / by_key[("dense", "statevector", 256)]["ms_per_sample"]
         )
     result = {
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-        },
+        "machine": machine(),
         "package_version": qmnist_qiskit.__version__,
         "package_path": str(Path(qmnist_qiskit.__file__).parent.parent),
         "repeats": args.repeats,
@@ -174,11 +168,7 @@ def main() -> None:
         "runs": runs,
         "ratios": ratios,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.output}.json").write_text(json.dumps(result, indent=2) + "\n")
-    markdown = _markdown(result)
-    (RESULTS / f"{args.output}.md").write_text(markdown)
-    print(markdown)
+    write_results(args.output, result, _markdown(result))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -35,10 +34,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from results_io import machine, write_results
 
 import qmnist_qiskit
 
-RESULTS = Path(__file__).parent / "results"
 N_FEATURES, N_CLASSES = 20, 10
 ALL_REDUCE_CALLS = 200
 
@@ -178,11 +177,7 @@ def main() -> None:
         best = min(runs, key=lambda run: run["epoch_s"])
         summary[str(processes)] = {**best, "runs": runs}
     result = {
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-        },
+        "machine": machine(),
         "package_version": qmnist_qiskit.__version__,
         "commit": args.commit,
         "samples": args.samples,
@@ -191,11 +186,7 @@ def main() -> None:
         "load_after": os.getloadavg()[0],
         "summary": summary,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.output}.json").write_text(json.dumps(result, indent=2) + "\n")
-    markdown = _markdown(result)
-    (RESULTS / f"{args.output}.md").write_text(markdown)
-    print(markdown)
+    write_results(args.output, result, _markdown(result))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -38,6 +37,7 @@ import numpy as np
 import qiskit
 import squlearn
 import torch
+from results_io import machine, write_results
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import MinMaxScaler
 from squlearn import Executor
@@ -51,7 +51,6 @@ from qmnist_qiskit import load_mnist
 from qmnist_qiskit.circuits import layered_circuit
 from qmnist_qiskit.engines.statevector import StatevectorEstimator
 
-RESULTS = Path(__file__).parent / "results"
 CONFIGS = ((6, 32), (10, 64), (12, 64))
 """(qubits, batch size) of each comparison."""
 DEFAULT = "sQUlearn default executor (PennyLane default.qubit)"
@@ -176,10 +175,7 @@ def main() -> None:
     runs = [row for qubits, batch in CONFIGS for row in _compare(qubits, batch, args)]
     result = {
         "machine": {
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
+            **machine(),
             "qiskit": qiskit.__version__,
             "squlearn": squlearn.__version__,
         },
@@ -195,11 +191,7 @@ def main() -> None:
         "load_after": os.getloadavg()[0],
         "runs": runs,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.output}.json").write_text(json.dumps(result, indent=2) + "\n")
-    markdown = _markdown(result)
-    (RESULTS / f"{args.output}.md").write_text(markdown)
-    print(markdown)
+    write_results(args.output, result, _markdown(result))
 
 
 if __name__ == "__main__":

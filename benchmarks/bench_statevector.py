@@ -18,11 +18,11 @@ Every path's loss and gradient are checked against ours on the samples it ran; r
 per sample.
 
 Part (b), each configuration in a fresh subprocess so that its peak resident memory
-(``VmHWM``, which sees torch's allocations, unlike tracemalloc) is its own: forward + loss gradient of
-``seed_circuit(n)`` against the qubit count (4 to 20) and the batch size (1 to 60,000), and
-the memory bound at 16 qubits (issue 3: a 60,000-sample epoch within 8 GB): 60,000 samples
-with the weight gradient, 3,000 with the input gradient too (the adjoint sweep, recomputing
-the final states when they are not kept).
+(``VmHWM``, which sees torch's allocations, unlike tracemalloc) is its own: forward + loss
+gradient of ``seed_circuit(n)`` against the qubit count (4 to 20) and the batch size (1 to
+60,000), and the memory bound at 16 qubits (issue 3: a 60,000-sample epoch within 8 GB):
+60,000 samples with the weight gradient, 3,000 with the input gradient too (the adjoint
+sweep, recomputing the final states when they are not kept).
 
 Other work shares this machine's two cores: every timing is the minimum over repeats and
 still noisy. Every path runs on ``--threads`` torch threads (default 1): with both cores
