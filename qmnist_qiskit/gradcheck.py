@@ -33,7 +33,7 @@ REFERENCE = "statevector"
 
 
 @dataclass(frozen=True)
-class _Engine:
+class _EngineRow:
     name: str
     engine: str
     options: Callable[[int, int], dict[str, Any]]
@@ -57,34 +57,34 @@ def _no_pennylane() -> str | None:
 
 
 _ENGINES = (
-    _Engine(REFERENCE, "statevector", lambda shots, seed: {"dtype": "complex128"}),
-    _Engine(
+    _EngineRow(REFERENCE, "statevector", lambda shots, seed: {"dtype": "complex128"}),
+    _EngineRow(
         "statevector cuda",
         "statevector",
         lambda shots, seed: {"dtype": "complex128", "device": "cuda"},
         unavailable=_no_cuda,
     ),
-    _Engine("aer", "aer", lambda shots, seed: {}),
-    _Engine(
+    _EngineRow("aer", "aer", lambda shots, seed: {}),
+    _EngineRow(
         "aer shots",
         "aer",
         lambda shots, seed: {"shots": shots, "seed": seed},
         sampled=True,
     ),
-    _Engine("aer GPU", "aer", lambda shots, seed: {"device": "GPU"}, unavailable=_no_aer_gpu),
-    _Engine(
+    _EngineRow("aer GPU", "aer", lambda shots, seed: {"device": "GPU"}, unavailable=_no_aer_gpu),
+    _EngineRow(
         "pennylane default.qubit",
         "pennylane",
         lambda shots, seed: {"device": "default.qubit"},
         unavailable=_no_pennylane,
     ),
-    _Engine(
+    _EngineRow(
         "pennylane lightning.qubit",
         "pennylane",
         lambda shots, seed: {"device": "lightning.qubit"},
         unavailable=_no_pennylane,
     ),
-    _Engine(
+    _EngineRow(
         "pennylane qiskit.aer",
         "pennylane",
         lambda shots, seed: {"device": "qiskit.aer"},
@@ -214,7 +214,7 @@ class _Gradient:
 
 
 def _evaluate(
-    engine: _Engine,
+    engine: _EngineRow,
     spec: CircuitSpec,
     data: tuple[np.ndarray, np.ndarray, np.ndarray],
     shots: int,

@@ -52,11 +52,6 @@ class AerOptions:
         """Whether expectation values are exact (no shots)."""
         return self.shots is None
 
-    @property
-    def noisy(self) -> bool:
-        """Whether a noise model or a device model is simulated."""
-        return self.noise_model is not None or self.backend is not None
-
 
 def _is_int(value: object) -> bool:
     return isinstance(value, Integral) and not isinstance(value, bool)
