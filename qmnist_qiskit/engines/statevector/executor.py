@@ -17,6 +17,7 @@ gradient, so no intermediate state is stored.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import torch
@@ -126,10 +127,9 @@ class Executor:
         self.budget = budget
         self.device = device
         self._ground = torch.tensor([[1.0, 0.0]], dtype=dtype, device=device)
-        self.work = Workspace(device)
-        """Scratch buffers, reused by every call."""
-        self._pool = Workspace(device)
-        self._pool_owner: object | None = None
+        # Buffers reused from call to call, one set per thread, so that threads sharing a
+        # fitted model never share scratch memory.
+        self._local = threading.local()
         addresses = [*self.vectors, *(address for _, address in steps)]
         self.slots = frozenset(address[0] for address in addresses if address is not None)
 
@@ -139,6 +139,19 @@ class Executor:
         absorb, say)."""
         return [tensor if slot in self.slots else None for slot, tensor in enumerate(bound)]
 
+    def _buffers(self) -> threading.local:
+        local = self._local
+        if not hasattr(local, "work"):
+            local.work = Workspace(self.device)
+            local.pool = Workspace(self.device)
+            local.owner = None
+        return local
+
+    @property
+    def work(self) -> Workspace:
+        """Scratch buffers, reused by every call of this thread."""
+        return self._buffers().work
+
     def claim_pool(self, batch: int) -> tuple[Workspace | None, object | None]:
         """The reusable store for the states one forward pass keeps, and a token that stays
         valid until the next pass claims the store (``(None, None)`` when the states are too
@@ -147,12 +160,13 @@ class Executor:
         if kept > _POOL_BYTES:
             return None, None
         token = object()
-        self._pool_owner = token
-        return self._pool, token
+        buffers = self._buffers()
+        buffers.owner = token
+        return buffers.pool, token
 
     def owns_pool(self, token: object | None) -> bool:
         """Whether the states kept under ``token`` are still in the store."""
-        return token is None or token is self._pool_owner
+        return token is None or token is self._buffers().owner
 
     def state_bytes(self) -> int:
         return 2**self.num_qubits * torch.empty((), dtype=self.dtype).element_size()

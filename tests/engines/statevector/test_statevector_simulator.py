@@ -526,3 +526,32 @@ def test_cuda_matches_cpu():
         results.append((values.detach().cpu(), weights.grad.cpu()))
     for on_cuda, on_cpu in zip(results[1], results[0], strict=True):
         torch.testing.assert_close(on_cuda, on_cpu, atol=1e-10, rtol=0)
+
+
+def test_threads_sharing_a_simulator_get_their_own_buffers():
+    import threading
+
+    spec = layered_circuit(4, reps=2, input_scaling=True)
+    simulator = StatevectorSimulator(
+        spec.circuit,
+        spec.observables,
+        input_params=spec.input_params,
+        weight_params=spec.weight_params,
+    )
+    rng = np.random.default_rng(3)
+    weights = torch.tensor(rng.uniform(-1, 1, len(spec.weight_params)))
+    batches = [torch.tensor(rng.uniform(0, np.pi, (64, len(spec.input_params)))) for _ in range(4)]
+    expected = [simulator.expectations(batch, weights) for batch in batches]
+    results: dict[int, list[torch.Tensor]] = {}
+
+    def work(position: int) -> None:
+        results[position] = [simulator.expectations(batches[position], weights) for _ in range(20)]
+
+    threads = [threading.Thread(target=work, args=(position,)) for position in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for position, values in results.items():
+        for value in values:
+            torch.testing.assert_close(value, expected[position], atol=1e-12, rtol=0)
