@@ -48,7 +48,8 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
     a readout (a learnable scale, or a small linear map when wires and classes differ in
     number), are the class scores of a softmax cross-entropy trained with a torch optimiser
     over mini-batches. Only the circuit's weights and the readout are trained after the
-    (frozen) encoder, unless ``fine_tune=True``.
+    (frozen) encoder, unless it is fine-tuned (``fine_tune``: from 20,000 training images
+    by default).
 
     Parameters
     ----------
@@ -93,8 +94,8 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         ``min(epochs, max(1, max_samples // n_samples))`` passes, so its work is bounded
         whatever the data size (``None``: always ``epochs``). The default, 240,000, leaves the
         embedded 4,000 images their 8 epochs and gives 60,000 images 4: on Fashion-MNIST the
-        default model then reaches 86.8% test accuracy in a 135 s fit on a loaded 2-core
-        machine (``benchmarks/bench_full_size.py``).
+        default model then reaches 86.8% test accuracy in a 90 s fit on a 2-core machine
+        (``benchmarks/results/full_size.md``).
     early_stopping : bool
         Hold out ``validation_fraction`` of the training data and stop when its loss has not
         improved by ``tol`` for ``n_iter_no_change`` epochs; the best weights are kept.
@@ -109,10 +110,12 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         gradients, the encoder's codes learning from the labels); ``True`` needs
         ``encoder="autoencoder"``. ``"auto"``: on when the built-in autoencoder is fitted on
         at least 20,000 samples (``FINE_TUNE_FROM``), where a frozen unsupervised code is
-        what limits accuracy: on 60,000 Fashion-MNIST images the frozen codes gave 81.9%
-        test accuracy (logistic regression on them 80.4%), fine-tuning 86.8% in a fit as
-        long. On the embedded 4,000 images fine-tuning gained 1.7 points (90.9% to 92.6%)
-        for 30 to 80% more fit time, so ``"auto"`` leaves it off there.
+        what limits accuracy: on 60,000 Fashion-MNIST images the frozen codes gave 82.4%
+        test accuracy in a 79 s fit, fine-tuning 86.8% in 90 s
+        (``benchmarks/results/full_size_frozen.md``, ``full_size.md``). On the embedded
+        4,000 images fine-tuning gained 1.7 to 2.7 points for about 50% more fit time (26 s
+        instead of 17, over the 20 s goal; ``embedded_fine_tuned.md``), so ``"auto"`` leaves
+        it off there.
     fine_tune_learning_rate : float
         Learning rate of the encoder when fine-tuning.
     warm_start : bool
