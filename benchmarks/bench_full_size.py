@@ -12,7 +12,11 @@ Issue 10's end-to-end goals:
 
 Each run is the real command in a subprocess; its ``metrics.json`` gives the fit seconds and
 accuracies. Run: ``python benchmarks/bench_full_size.py [--data-dir DIR] [--seeds 0 1 2]``;
-results go to ``benchmarks/results/full_size.json`` and ``.md``.
+results go to ``benchmarks/results/full_size.json`` and ``.md``. The settings that follow the
+data size are measured by the same runs with other options: ``--train-args "--fine-tune
+false" --skip-embedded --output full_size_frozen`` (the full-size data with a frozen
+autoencoder) and ``--train-args "--fine-tune true" --skip-full --output
+embedded_fine_tuned``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -49,14 +54,14 @@ def _fashion_dir() -> Path | None:
     return found[0] if found else None
 
 
-def _train(arguments: list[str], output: Path) -> dict:
+def _train(arguments: list[str], output: Path, extra: list[str]) -> dict:
     command = [sys.executable, "-m", "qmnist_qiskit", "train", "--quiet", "--output", str(output)]
     start = time.perf_counter()
-    subprocess.run(command + arguments, check=True)
+    subprocess.run(command + arguments + extra, check=True)
     wall = time.perf_counter() - start
     metrics = json.loads((output / "metrics.json").read_text())
     return {
-        "command": " ".join(["qmnist train", *arguments]),
+        "command": " ".join(["qmnist train", *arguments, *extra]),
         "wall_seconds": wall,
         **metrics,
     }
@@ -125,7 +130,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--data-dir", type=Path, default=None, help="full-size IDX files")
     parser.add_argument("--skip-embedded", action="store_true")
+    parser.add_argument("--skip-full", action="store_true")
+    parser.add_argument("--train-args", default="", help="more options for every qmnist train")
+    parser.add_argument("--output", default="full_size", help="results file name")
     args = parser.parse_args()
+    extra = shlex.split(args.train_args)
     data_dir = args.data_dir or _fashion_dir()
     load_before = os.getloadavg()[0]
     runs = []
@@ -134,7 +143,9 @@ def main() -> None:
         if not args.skip_embedded:
             embedded = []
             for seed in args.seeds:
-                run = _train(["--random-state", str(seed)], Path(scratch) / f"embedded{seed}")
+                run = _train(
+                    ["--random-state", str(seed)], Path(scratch) / f"embedded{seed}", extra
+                )
                 print(json.dumps(run), flush=True)
                 embedded.append(run)
             runs += embedded
@@ -144,21 +155,21 @@ def main() -> None:
                 "min_fit_seconds": min(r["fit_seconds"] for r in embedded),
                 "max_fit_seconds": max(r["fit_seconds"] for r in embedded),
             }
-        if data_dir is not None:
+        if data_dir is not None and not args.skip_full:
             output = Path(scratch) / "full"
-            run = _train(["--data-dir", str(data_dir), "--random-state", "0"], output)
+            run = _train(["--data-dir", str(data_dir), "--random-state", "0"], output, extra)
             print(json.dumps(run), flush=True)
             runs.append(run)
             result["baselines"] = _baselines(output, data_dir)
             print(json.dumps(result["baselines"]), flush=True)
-        else:
+        elif data_dir is None:
             print("no full-size IDX files found: install dataset-fashion-mnist or pass --data-dir")
     result["runs"] = runs
     result["load_after"] = os.getloadavg()[0]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "full_size.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{args.output}.json").write_text(json.dumps(result, indent=2) + "\n")
     markdown = _markdown(result)
-    (RESULTS / "full_size.md").write_text(markdown)
+    (RESULTS / f"{args.output}.md").write_text(markdown)
     print(markdown)
 
 
