@@ -113,9 +113,9 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         what limits accuracy: on 60,000 Fashion-MNIST images the frozen codes gave 82.4%
         test accuracy in a 79 s fit, fine-tuning 86.8% in 90 s
         (``benchmarks/results/full_size_frozen.md``, ``full_size.md``). On the embedded
-        4,000 images fine-tuning gained 1.7 to 2.7 points for about 50% more fit time (26 s
-        instead of 17, over the 20 s goal; ``embedded_fine_tuned.md``), so ``"auto"`` leaves
-        it off there.
+        4,000 images fine-tuning gained 1.7 to 2.8 points for fits of 20 to 26 s instead of 17
+        to 23 (past the 20 s goal; ``embedded_fine_tuned.md``), so ``"auto"`` leaves it off
+        there.
     fine_tune_learning_rate : float
         Learning rate of the encoder when fine-tuning.
     warm_start : bool
