@@ -321,9 +321,18 @@ def _gradcheck(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _benchmark(args: argparse.Namespace) -> int:
-    from qmnist_qiskit.speed import engine_timings, timings_table
+def _check_writable_parent(path: Path) -> None:
+    # Before minutes of timing, not after.
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: no such directory {path.parent}")
 
+
+def _benchmark(args: argparse.Namespace) -> int:
+    from qmnist_qiskit.plots import save_figure
+    from qmnist_qiskit.speed import engine_timings, timings_chart, timings_table
+
+    if args.plot is not None:
+        _check_writable_parent(args.plot)
     rows = engine_timings(
         n_qubits=args.n_qubits,
         batch_size=args.batch_size,
@@ -332,15 +341,26 @@ def _benchmark(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     print(timings_table(rows))
+    if args.plot is not None:
+        title = (
+            f"Loss gradient of the seed circuit ({args.n_qubits} qubits), "
+            f"batch of {args.batch_size}"
+        )
+        print(f"wrote {save_figure(timings_chart(rows, title=title), args.plot)}")
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
     from qmnist_qiskit.report import write_report
 
+    timings = None
+    if args.benchmark:
+        from qmnist_qiskit.speed import engine_timings
+
+        timings = engine_timings()
     X, y = _load(args, "test")
     X, y = _stratified_subset(X, y, args.n_test, 0)
-    path = write_report(args.model_dir, X, y)
+    path = write_report(args.model_dir, X, y, engine_timings=timings)
     print(f"wrote {path}")
     return 0
 
@@ -438,12 +458,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--repeats", type=int, default=3, help="timings per engine (min kept)")
     bench.add_argument("--seed", type=int, default=0, help="seed of inputs and weights")
+    bench.add_argument(
+        "--plot",
+        type=Path,
+        metavar="PATH",
+        help="also write the engine speed chart (bars on a log scale, each engine against the "
+        "first) as a PNG at PATH; `qmnist report` embeds it when PATH is "
+        "MODEL_DIR/engine_speed.png",
+    )
     bench.set_defaults(handler=_benchmark)
 
     report = commands.add_parser(
-        "report", help="plots and a Markdown report for a model trained by `qmnist train`"
+        "report",
+        help="plots and a Markdown report for a model trained by `qmnist train`",
+        description="Writes training_curves.png, confusion_matrix.png, circuit.png and "
+        "report.md into MODEL_DIR. The report has an engine speed section when MODEL_DIR holds "
+        "engine_speed.png (from `qmnist benchmark --plot MODEL_DIR/engine_speed.png`), or with "
+        "--benchmark, which times the engines here first.",
     )
     report.add_argument("model_dir", type=Path, help="output directory of `qmnist train`")
+    report.add_argument(
+        "--benchmark",
+        action="store_true",
+        help="run `qmnist benchmark` with its defaults (seconds to a minute) and put its table "
+        "and chart (engine_speed.png) in the report",
+    )
     report.add_argument(
         "--n-test", type=int, help="use a stratified random subset of N test images"
     )

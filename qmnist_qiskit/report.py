@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +16,42 @@ from qmnist_qiskit.plots import (
     save_figure,
     training_curves,
 )
+from qmnist_qiskit.speed import EngineTiming, timings_chart, timings_table
+
+ENGINE_SPEED_FILE = "engine_speed.png"
 
 
-def write_report(model_dir: str | Path, X: np.ndarray, y: np.ndarray) -> Path:
+def _engine_speed_section(model_dir: Path, timings: Sequence[EngineTiming] | None) -> str:
+    if timings is not None:
+        save_figure(timings_chart(timings), model_dir / ENGINE_SPEED_FILE)
+        table = f"\n```\n{timings_table(timings)}\n```\n"
+    elif (model_dir / ENGINE_SPEED_FILE).is_file():
+        table = ""
+    else:
+        return ""
+    return f"""
+## Engine speed
+Loss gradient of the seed circuit per image on each engine (`qmnist benchmark`).
+{table}
+![engine speed]({ENGINE_SPEED_FILE})
+"""
+
+
+def write_report(
+    model_dir: str | Path,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    engine_timings: Sequence[EngineTiming] | None = None,
+) -> Path:
     """Write ``training_curves.png``, ``confusion_matrix.png``, ``circuit.png`` and
-    ``report.md`` into ``model_dir``, evaluating the saved model on ``(X, y)``."""
+    ``report.md`` into ``model_dir``, evaluating the saved model on ``(X, y)``.
+
+    The report gets an engine speed section when ``engine_timings`` (rows of
+    :func:`qmnist_qiskit.speed.engine_timings`) are given, which are drawn to
+    ``engine_speed.png`` and tabled, or else when ``model_dir`` already holds
+    ``engine_speed.png`` (``qmnist benchmark --plot``), which is embedded as it is.
+    """
     model_dir = Path(model_dir)
     classifier = QuantumMNISTClassifier.load(model_dir / MODEL_FILE)
     predictions = classifier.predict(X)
@@ -50,7 +82,7 @@ def write_report(model_dir: str | Path, X: np.ndarray, y: np.ndarray) -> Path:
 
 ## Circuit
 ![circuit](circuit.png)
-
+{_engine_speed_section(model_dir, engine_timings)}
 ## Settings
 | parameter | value |
 |---|---|

@@ -1,6 +1,6 @@
 """Quick in-process timing of the seed circuit's loss gradient on each engine.
 
-The full studies live in ``benchmarks/``; this is what ``qmnist benchmark`` prints.
+The full studies live in ``benchmarks/``; this is what ``qmnist benchmark`` prints and plots.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -15,6 +16,9 @@ import torch
 from qmnist_qiskit.circuits import seed_circuit
 from qmnist_qiskit.engines import make_qnn, qnn_torch_forward
 from qmnist_qiskit.exceptions import QMNISTError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 ENGINE_CONFIGS: dict[str, tuple[str, dict]] = {
     "statevector": ("statevector", {}),
@@ -93,3 +97,23 @@ def timings_table(rows: Sequence[EngineTiming]) -> str:
         else:
             lines.append(f"{row.engine:<28}{row.ms_per_image:>12.4f}{row.max_difference:>14.2e}")
     return "\n".join(lines)
+
+
+def timings_chart(
+    rows: Sequence[EngineTiming], *, title: str = "Loss gradient of the seed circuit"
+) -> Figure:
+    """The engine speed chart of :func:`engine_timings` rows (engines that could not run are
+    left out), each bar labelled with how many times faster or slower than the first engine.
+
+    Raises
+    ------
+    QMNISTError
+        When no engine ran, so there is nothing to draw.
+    """
+    from qmnist_qiskit.plots import engine_speed_chart
+
+    timed = {row.engine: row.ms_per_image for row in rows if row.error is None}
+    if not timed:
+        skipped = "; ".join(f"{row.engine}: {row.error}" for row in rows)
+        raise QMNISTError(f"no engine ran, so there is no speed chart to draw ({skipped})")
+    return engine_speed_chart(timed, reference=next(iter(timed)), title=title)

@@ -131,3 +131,42 @@ def test_threads_feed_n_threads_and_leave_torch_alone(
     assert seen["n_threads"] == n_threads
     assert seen["inside"] == (before if n_threads is None else n_threads)
     assert torch.get_num_threads() == before
+
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_benchmark_plot_writes_the_engine_speed_chart(tmp_path, capsys):
+    chart = tmp_path / "engine_speed.png"
+    options = ["--n-qubits", "4", "--batch-size", "8", "--repeats", "1"]
+    status = main(["benchmark", *options, "--engines", "statevector,aer", "--plot", str(chart)])
+    assert status == 0
+    assert f"wrote {chart}" in capsys.readouterr().out
+    assert chart.read_bytes().startswith(PNG_MAGIC)
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--plot", "{tmp}/missing/chart.png"], "no such directory"),
+        (["--engines", "qasm", "--plot", "{tmp}/chart.png"], "unknown engines"),
+    ],
+)
+def test_benchmark_plot_errors_are_one_line(tmp_path, capsys, arguments, message):
+    arguments = [argument.replace("{tmp}", str(tmp_path)) for argument in arguments]
+    assert main(["benchmark", "--n-qubits", "4", "--repeats", "1", *arguments]) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
+    assert not list(tmp_path.rglob("*.png"))
+
+
+def test_benchmark_plot_without_a_timed_engine_is_one_line(tmp_path, capsys, monkeypatch):
+    from qmnist_qiskit import speed
+
+    def nothing_runs(**_):
+        return [speed.EngineTiming("aer", error="ImportError: no qiskit_aer")]
+
+    monkeypatch.setattr(speed, "engine_timings", nothing_runs)
+    assert main(["benchmark", "--plot", str(tmp_path / "chart.png")]) == 2
+    error = capsys.readouterr().err
+    assert "no engine ran" in error and error.count("\n") == 1
