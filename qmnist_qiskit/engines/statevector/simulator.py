@@ -163,31 +163,30 @@ class StatevectorSimulator:
                 element_bytes=element,
             )
         self.program: CircuitProgram = compile_circuit(circuit, input_params, weight_params)
-        n = self.program.num_qubits
         final_wires = tuple(wire for wire, gates in enumerate(self.program.final) if gates)
-        self.plan = plan_observables(observables, n, final_wires)
+        self.plan = plan_observables(observables, self.program.num_qubits, final_wires)
         self._binder = Binder(self.program, self.dtype, self.device)
-        layout = self._binder.layout
         applied = tuple(
             wire
             for wire in final_wires
             if wire not in self.plan.absorbed and wire not in self.plan.ignored
         )
         evaluator = PauliEvaluator(self.plan, self.real_dtype, self.device)
-        self._executor = Executor(
-            lower(self.program, layout, applied, self.dtype, self.device),
+        # Expectations apply only the final gates the observables do not absorb; states need
+        # them all.
+        self._executor = self._lowered(applied, evaluator, budget)
+        self._state_executor = self._lowered(final_wires, None, budget)
+
+    def _lowered(
+        self, final_wires: tuple[int, ...], evaluator: PauliEvaluator | None, budget: int
+    ) -> Executor:
+        layout = self._binder.layout
+        steps = lower(self.program, layout, final_wires, self.dtype, self.device)
+        return Executor(
+            steps,
             layout.initial,
             evaluator,
-            n,
-            self.dtype,
-            budget,
-            self.device,
-        )
-        self._state_executor = Executor(
-            lower(self.program, layout, final_wires, self.dtype, self.device),
-            layout.initial,
-            None,
-            n,
+            self.program.num_qubits,
             self.dtype,
             budget,
             self.device,
