@@ -36,3 +36,13 @@ def without_pennylane(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for module in EXTRAS["pennylane"][1]:
         monkeypatch.setitem(sys.modules, module, None)
+
+
+@pytest.fixture
+def two_torch_threads():
+    """Torch set to two threads for the test (restored after): the count the estimators'
+    ``n_threads`` must leave as it found it."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield 2
+    torch.set_num_threads(previous)

@@ -120,14 +120,6 @@ def test_verbose_zero_is_silent_and_verbose_counts_samples(images, capfd):
     assert "autoencoder" in err and "100/100" in err and "sample/s" in err and "epoch=2/2" in err
 
 
-@pytest.fixture
-def two_torch_threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield 2
-    torch.set_num_threads(previous)
-
-
 def test_n_threads_applies_inside_fit_and_transform_only(images, monkeypatch, two_torch_threads):
     inside = []
     original = autoencoder_module.sample_progress

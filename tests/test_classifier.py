@@ -332,14 +332,6 @@ def test_verbose_zero_is_silent_and_verbose_shows_both_bars(digits, capfd):
     assert err.index("autoencoder") < err.index("training")
 
 
-@pytest.fixture
-def two_torch_threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield 2
-    torch.set_num_threads(previous)
-
-
 def test_n_threads_applies_inside_fit_and_predict_only(features, two_torch_threads):
     X, y = features
     inside = []

@@ -6,14 +6,6 @@ import torch
 from qmnist_qiskit.torch_utils import check_n_threads, torch_threads
 
 
-@pytest.fixture
-def two_torch_threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield 2
-    torch.set_num_threads(previous)
-
-
 def test_torch_threads_sets_and_restores(two_torch_threads):
     with torch_threads(1):
         assert torch.get_num_threads() == 1
