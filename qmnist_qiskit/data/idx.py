@@ -3,7 +3,10 @@
 An IDX file starts with a big-endian 32-bit magic number (2051 for an image file, 2049 for a
 label file), then one big-endian 32-bit size per dimension, then the unsigned bytes themselves.
 Every way such a file can be wrong raises :class:`~qmnist_qiskit.exceptions.QMNISTError` with
-the file's path and the problem in the message.
+the file's path and the problem in the message. The header is checked before any data is read:
+sizes that disagree with a raw file's length, or claim more memory than this process may use
+(a gzipped file's length says nothing of its content), are refused without allocating them,
+and data are read in chunks, so memory grows only with the bytes a file really holds.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import math
 import os
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from qmnist_qiskit.exceptions import QMNISTError
+from qmnist_qiskit.resources import available_budget
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
@@ -40,58 +45,120 @@ def _find_file(directory: Path, name: str) -> Path:
     raise QMNISTError(f"{directory}: missing IDX file: looked for {looked_for}")
 
 
-def _read_bytes(path: Path) -> bytes:
+_CHUNK = 1 << 24
+# IDX type codes (the third byte of the magic number); MNIST files hold unsigned bytes.
+_TYPE_NAMES = {
+    0x08: "uint8",
+    0x09: "int8",
+    0x0B: "int16",
+    0x0C: "int32",
+    0x0D: "float32",
+    0x0E: "float64",
+}
+
+
+def _read_up_to(stream: BinaryIO, size: int) -> bytes:
+    """At most ``size`` bytes, in chunks: memory grows with the bytes the file really holds,
+    never with what its header claims."""
+    chunks = []
+    left = size
+    while left > 0:
+        chunk = stream.read(min(left, _CHUNK))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _describe_magic(found: int) -> str:
+    if found >> 16:
+        return "not an IDX file"
+    type_code, n_dims = (found >> 8) & 0xFF, found & 0xFF
+    type_name = _TYPE_NAMES.get(type_code, "unknown")
+    return f"an IDX file of type code 0x{type_code:02x} ({type_name}) with {n_dims} dimensions"
+
+
+def _check_magic(path: Path, header: bytes, magic: int) -> None:
+    kind = "image" if magic == IMAGES_MAGIC else "label"
+    if len(header) < 4:
+        raise QMNISTError(
+            f"{path}: truncated: {len(header)} bytes cannot hold the 4-byte magic number"
+        )
+    found = int.from_bytes(header, "big")
+    if found != magic:
+        raise QMNISTError(
+            f"{path}: wrong magic number {found}, expected {magic} for an IDX {kind} file "
+            f"({_describe_magic(found)})"
+        )
+
+
+def _check_item_shape(path: Path, dims: tuple[int, ...], item_shape: tuple[int, ...]) -> None:
+    if dims[1:] != item_shape:
+        rows, cols = dims[1:]
+        raise QMNISTError(
+            f"{path}: wrong image size {rows}x{cols}, expected {item_shape[0]}x{item_shape[1]}"
+        )
+
+
+def _check_memory(path: Path, dims: tuple[int, ...], expected: int) -> None:
+    budget = available_budget()
+    if expected > budget:
+        raise QMNISTError(
+            f"{path}: the header's sizes {dims} claim {expected} bytes of data, more than the "
+            f"{budget} bytes of memory this process may use (half of what is available)"
+        )
+
+
+def _read_idx(path: Path, magic: int, item_shape: tuple[int, ...]) -> np.ndarray:
+    """The array of an IDX file whose items have ``item_shape``: the header is checked before
+    any data is read, and the data are read only when the header's sizes match the file's
+    (raw files) and fit in memory."""
+    gz = path.suffix == ".gz"
+    header_size = 4 * (2 + len(item_shape))
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as stream:
-                return stream.read()
-        return path.read_bytes()
+        with gzip.open(path, "rb") if gz else open(path, "rb") as stream:
+            _check_magic(path, _read_up_to(stream, 4), magic)
+            sizes = _read_up_to(stream, header_size - 4)
+            if len(sizes) < header_size - 4:
+                raise QMNISTError(
+                    f"{path}: truncated header: expected {header_size} bytes, "
+                    f"found {4 + len(sizes)}"
+                )
+            dims = tuple(int.from_bytes(sizes[i : i + 4], "big") for i in range(0, len(sizes), 4))
+            _check_item_shape(path, dims, item_shape)
+            expected = math.prod(dims)
+            if not gz:
+                actual = os.fstat(stream.fileno()).st_size - header_size
+                _check_size(path, dims, expected, actual, exact=True)
+            _check_memory(path, dims, expected)
+            data = _read_up_to(stream, expected)
+            more = bool(stream.read(1)) if gz else False
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise QMNISTError(f"{path}: corrupt gzip data ({exc})") from exc
     except OSError as exc:
         raise QMNISTError(f"{path}: cannot read the file ({exc})") from exc
+    _check_size(path, dims, expected, len(data) + more, exact=not more)
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
 
 
-def _parse_idx(path: Path, data: bytes, magic: int, n_dims: int) -> np.ndarray:
-    kind = "image" if magic == IMAGES_MAGIC else "label"
-    if len(data) < 4:
-        raise QMNISTError(
-            f"{path}: truncated: {len(data)} bytes cannot hold the 4-byte magic number"
-        )
-    found = int.from_bytes(data[:4], "big")
-    if found != magic:
-        raise QMNISTError(
-            f"{path}: wrong magic number {found}, expected {magic} for an IDX {kind} file"
-        )
-    header_size = 4 * (1 + n_dims)
-    if len(data) < header_size:
-        raise QMNISTError(
-            f"{path}: truncated header: expected {header_size} bytes, found {len(data)}"
-        )
-    dims = tuple(int.from_bytes(data[4 * i : 4 * i + 4], "big") for i in range(1, n_dims + 1))
-    expected = math.prod(dims)
-    actual = len(data) - header_size
+def _check_size(
+    path: Path, dims: tuple[int, ...], expected: int, actual: int, *, exact: bool
+) -> None:
     if actual != expected:
         problem = "truncated data" if actual < expected else "trailing data"
+        found = f"found {actual}" if exact else f"found more than {expected}"
         raise QMNISTError(
-            f"{path}: {problem}: the header's sizes {dims} need {expected} bytes of data, "
-            f"found {actual}"
+            f"{path}: {problem}: the header's sizes {dims} need {expected} bytes of data, {found}"
         )
-    return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(dims)
 
 
 def _read_images(path: Path) -> np.ndarray:
-    images = _parse_idx(path, _read_bytes(path), IMAGES_MAGIC, 3)
-    if images.shape[1:] != IMAGE_SHAPE:
-        rows, cols = images.shape[1:]
-        raise QMNISTError(
-            f"{path}: wrong image size {rows}x{cols}, expected {IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]}"
-        )
-    return images
+    return _read_idx(path, IMAGES_MAGIC, IMAGE_SHAPE)
 
 
 def _read_labels(path: Path) -> np.ndarray:
-    labels = _parse_idx(path, _read_bytes(path), LABELS_MAGIC, 1)
+    labels = _read_idx(path, LABELS_MAGIC, ())
     bad = np.flatnonzero(labels >= N_CLASSES)
     if bad.size:
         raise QMNISTError(
@@ -130,7 +197,8 @@ def read_idx_subset(
     QMNISTError
         If the directory does not exist, a file is missing, unreadable, not valid gzip, has
         the wrong magic number, is truncated or has trailing bytes, images are not 28x28,
-        a label lies outside 0..9, or the image and label counts differ.
+        its header claims more data than this process has memory for, a label lies outside
+        0..9, or the image and label counts differ.
 
     Examples
     --------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
@@ -68,6 +69,7 @@ def load_mnist(
         images, labels = embedded_subset(subset)
     else:
         images, labels = read_idx_subset(path, subset)
-    X = images.reshape(len(images), -1).astype(np.float32)
+    # The row length spelled out: reshape(n, -1) cannot infer it for an empty file (n = 0).
+    X = images.reshape(len(images), math.prod(images.shape[1:])).astype(np.float32)
     X /= np.float32(255)
     return X, labels.astype(np.int64)
