@@ -8,6 +8,13 @@ Engines:
   shots, GPU, noise models, fake IBM backends) with batched parameter-shift gradients.
 * ``"pennylane"``: the circuit converted by ``qml.from_qiskit`` and run on a PennyLane device;
   needs the PennyLane extra (``pip install 'qmnist_qiskit[pennylane]'``).
+
+Every engine is an :class:`~qmnist_qiskit.engines.base.EngineQNN`: a qiskit-machine-learning
+``NeuralNetwork`` with a torch forward. ``make_qnn`` checks the options against the engine's
+own table (:func:`check_engine_options`), then the circuit, parameters and observables
+(:mod:`~qmnist_qiskit.engines.checks`), the same way for every engine, before building it.
+:mod:`~qmnist_qiskit.engines.registry` lists the engine variants (engine, options, whether
+they can run here) that ``gradcheck`` and ``qmnist benchmark`` go through.
 """
 
 from __future__ import annotations
@@ -17,9 +24,10 @@ from importlib import import_module
 
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
-from qiskit_machine_learning.neural_networks import NeuralNetwork
 
-from qmnist_qiskit.engines.torch_bridge import qnn_torch_forward
+from qmnist_qiskit.engines.base import EngineQNN, qnn_torch_forward
+from qmnist_qiskit.engines.checks import check_qnn_spec
+from qmnist_qiskit.engines.options import OPTION_CHECKS, check_engine_options
 from qmnist_qiskit.extras import require_extra
 from qmnist_qiskit.resources import require_memory
 
@@ -29,7 +37,7 @@ _FACTORIES = {
     "pennylane": ("qmnist_qiskit.engines.pennylane", "make_pennylane_qnn"),
 }
 _EXTRAS = {"pennylane": "pennylane"}
-ENGINES = tuple(_FACTORIES)
+ENGINES = tuple(OPTION_CHECKS)
 
 
 def _holds_full_state(engine: str, options: dict) -> bool:
@@ -52,7 +60,7 @@ def make_qnn(
     *,
     input_gradients: bool = False,
     **options,
-) -> NeuralNetwork:
+) -> EngineQNN:
     """Build a qiskit-machine-learning ``NeuralNetwork`` for ``circuit`` on ``engine``.
 
     Parameters
@@ -70,17 +78,25 @@ def make_qnn(
     input_gradients : bool
         Also compute gradients with respect to the inputs in ``backward``.
     **options
-        Passed to the engine (for example ``device=``, ``shots=``, ``seed=``).
+        Passed to the engine (for example ``device=``, ``shots=``, ``seed=``); checked first
+        by :func:`check_engine_options`.
 
     Returns
     -------
-    NeuralNetwork
-        With ``forward(input_data, weights)`` and ``backward(input_data, weights)``.
+    EngineQNN
+        A ``NeuralNetwork`` with ``forward(input_data, weights)``,
+        ``backward(input_data, weights)`` and ``torch_forward(inputs, weights)``.
 
     Raises
     ------
     ValueError
-        For an unknown engine.
+        For an unknown engine, an unknown or invalid option, a circuit with measurements or
+        classical bits, parameter lists that do not match the circuit's parameters, or
+        observables that are missing, of the wrong width or not Hermitian: the same errors
+        whichever the engine.
+    TypeError
+        For a circuit that is not a ``QuantumCircuit``, an entry of the parameter lists that
+        is not a ``Parameter``, an observable that is not a ``SparsePauliOp`` or ``Pauli``.
     QMNISTError
         When the engine's extra is not installed (the message says which to install), or one
         sample of the circuit would not fit in the engine's memory budget (see
@@ -95,23 +111,24 @@ def make_qnn(
     >>> qnn.forward(np.zeros((2, 4)), np.zeros(8)).round(6).tolist()
     [[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]
     """
-    if engine not in _FACTORIES:
-        raise ValueError(f"unknown engine {engine!r}; choose one of {ENGINES}")
+    options = check_engine_options(engine, options)
     if engine in _EXTRAS:
         require_extra(_EXTRAS[engine], f"engine {engine!r}")
-    if _holds_full_state(engine, options) and isinstance(circuit, QuantumCircuit):
+    input_params, weight_params = list(input_params), list(weight_params)
+    observables = check_qnn_spec(circuit, input_params, weight_params, observables)
+    if _holds_full_state(engine, options):
         # The statevector engine checks against its own budget (max_memory_bytes).
         require_memory(engine, circuit.num_qubits)
     module_name, factory_name = _FACTORIES[engine]
     factory = getattr(import_module(module_name), factory_name)
     return factory(
         circuit,
-        list(input_params),
-        list(weight_params),
-        list(observables),
+        input_params,
+        weight_params,
+        observables,
         input_gradients=input_gradients,
         **options,
     )
 
 
-__all__ = ["ENGINES", "make_qnn", "qnn_torch_forward"]
+__all__ = ["ENGINES", "EngineQNN", "check_engine_options", "make_qnn", "qnn_torch_forward"]

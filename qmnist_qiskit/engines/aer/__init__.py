@@ -7,9 +7,9 @@ by batched parameter shift (one broadcast PUB per batch) or batched SPSA.
 
 from __future__ import annotations
 
-from qmnist_qiskit.engines.aer.gradients import BatchedParamShiftGradient, BatchedSPSAGradient
 from qmnist_qiskit.engines.aer.primitives import AerExactEstimator, AerSamplingEstimator
 from qmnist_qiskit.engines.aer.qnn import AerQNN, make_aer_qnn
+from qmnist_qiskit.gradients import BatchedParamShiftGradient, BatchedSPSAGradient
 
 __all__ = [
     "AerExactEstimator",

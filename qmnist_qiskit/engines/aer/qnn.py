@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.primitives import BaseEstimatorV2
 from qiskit.primitives.primitive_job import PrimitiveJob
@@ -21,45 +20,11 @@ from qiskit_machine_learning.gradients import BaseEstimatorGradient, EstimatorGr
 from qiskit_machine_learning.neural_networks import EstimatorQNN
 
 from qmnist_qiskit.engines.aer.estimator import build_estimator, build_simulator, check_device
-from qmnist_qiskit.engines.aer.gradients import BatchedParamShiftGradient, BatchedSPSAGradient
 from qmnist_qiskit.engines.aer.options import AerOptions, resolve_options
 from qmnist_qiskit.engines.aer.transpile import transpile_for_backend
+from qmnist_qiskit.engines.base import EngineQNN, Jacobians
 from qmnist_qiskit.exceptions import QMNISTError
-
-
-def _check_circuit(
-    circuit: QuantumCircuit,
-    input_params: Sequence[Parameter],
-    weight_params: Sequence[Parameter],
-    observables: Sequence[SparsePauliOp],
-) -> None:
-    if not isinstance(circuit, QuantumCircuit):
-        raise TypeError(f"circuit must be a QuantumCircuit, got {type(circuit).__name__}")
-    if circuit.num_clbits or any(op.operation.name == "measure" for op in circuit.data):
-        raise ValueError("the circuit must have no measurements or classical bits")
-    declared = list(input_params) + list(weight_params)
-    if len(set(declared)) != len(declared):
-        raise ValueError("input_params and weight_params must be distinct parameters")
-    missing = [p.name for p in declared if p not in circuit.parameters]
-    if missing:
-        raise ValueError(f"parameters {missing} do not occur in the circuit's gates")
-    undeclared = [p.name for p in circuit.parameters if p not in set(declared)]
-    if undeclared:
-        raise ValueError(
-            f"circuit parameters {undeclared} are neither in input_params nor in weight_params"
-        )
-    if not observables:
-        raise ValueError("give at least one observable")
-    for index, observable in enumerate(observables):
-        if not isinstance(observable, SparsePauliOp):
-            raise TypeError(
-                f"observable {index} must be a SparsePauliOp, got {type(observable).__name__}"
-            )
-        if observable.num_qubits != circuit.num_qubits:
-            raise ValueError(
-                f"observable {index} acts on {observable.num_qubits} qubits, the circuit on "
-                f"{circuit.num_qubits}"
-            )
+from qmnist_qiskit.gradients import BatchedParamShiftGradient, BatchedSPSAGradient
 
 
 def _run_or_raise(job: PrimitiveJob | AlgorithmJob, what: str) -> Any:
@@ -69,40 +34,7 @@ def _run_or_raise(job: PrimitiveJob | AlgorithmJob, what: str) -> Any:
         raise QMNISTError(f"Aer failed while computing {what}: {exc}") from exc
 
 
-class _JointFunction(torch.autograd.Function):
-    """Values and Jacobians from one estimator call; the backward pass reuses the Jacobians."""
-
-    @staticmethod
-    def forward(ctx, inputs, weights, qnn):  # noqa: D102
-        input_data = inputs.detach().cpu().numpy().astype(np.float64)
-        weight_data = weights.detach().cpu().numpy().astype(np.float64)
-        values, input_grad, weight_grad = qnn._forward_and_jacobians(
-            input_data, weight_data, input_gradients=ctx.needs_input_grad[0]
-        )
-        ctx.input_grad = input_grad
-        ctx.weight_grad = weight_grad
-        ctx.input_meta = (inputs.dtype, inputs.device)
-        ctx.weight_meta = (weights.dtype, weights.device)
-        return torch.as_tensor(values, dtype=weights.dtype, device=weights.device)
-
-    @staticmethod
-    def backward(ctx, grad_output):  # noqa: D102
-        grad = grad_output.detach().cpu().numpy().astype(np.float64)
-        grad_inputs = grad_weights = None
-        if ctx.needs_input_grad[0] and ctx.input_grad is not None:
-            dtype, device = ctx.input_meta
-            grad_inputs = torch.as_tensor(
-                np.einsum("bo,boi->bi", grad, ctx.input_grad), dtype=dtype, device=device
-            )
-        if ctx.needs_input_grad[1]:
-            dtype, device = ctx.weight_meta
-            grad_weights = torch.as_tensor(
-                np.einsum("bo,bow->w", grad, ctx.weight_grad), dtype=dtype, device=device
-            )
-        return grad_inputs, grad_weights, None
-
-
-class AerQNN(EstimatorQNN):
+class AerQNN(EngineQNN, EstimatorQNN):
     """An ``EstimatorQNN`` that evaluates all observables in one PUB and reports error bars.
 
     It takes exactly ``EstimatorQNN``'s arguments and works wherever an ``EstimatorQNN`` does
@@ -113,8 +45,10 @@ class AerQNN(EstimatorQNN):
       sends one PUB per observable, so it simulates each sample once per observable);
     * ``forward_with_std`` and ``backward_with_std`` also return the standard error of every
       value and gradient entry (zero when exact);
-    * ``torch_forward`` computes values and Jacobians in one estimator call when torch needs
-      gradients, and reuses them in the backward pass.
+    * it is a numpy engine (:class:`~qmnist_qiskit.engines.base.EngineQNN`) whose
+      :meth:`forward_and_jacobians` hook gets values and Jacobians from one estimator call, so
+      ``torch_forward`` computes both at once when torch needs gradients and reuses them in
+      the backward pass.
 
     Parameters
     ----------
@@ -196,9 +130,9 @@ class AerQNN(EstimatorQNN):
             return None, None
         return self._split(num_samples, result.gradients, self._input_gradients)
 
-    def _forward_and_jacobians(
+    def forward_and_jacobians(
         self, input_data: np.ndarray, weights: np.ndarray, *, input_gradients: bool
-    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    ) -> Jacobians:
         """Values ``(B, n_obs)`` and Jacobians from the gradient's single PUB where it can."""
         input_, _ = self._validate_input(input_data)
         weights_ = self._validate_weights(weights)
@@ -281,33 +215,6 @@ class AerQNN(EstimatorQNN):
             self._validate_backward_output(*stds, shape),
         )
 
-    def torch_forward(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """Expectation values ``(batch, n_observables)`` as a differentiable torch tensor.
-
-        When torch needs gradients, values and Jacobians come from one estimator call and the
-        backward pass reuses them; otherwise only the values are computed.
-
-        Parameters
-        ----------
-        inputs : Tensor of shape (batch, num_inputs)
-            The inputs (differentiated if they require grad).
-        weights : Tensor of shape (num_weights,)
-            The weights.
-
-        Returns
-        -------
-        Tensor of shape (batch, n_observables)
-        """
-        if torch.is_grad_enabled() and (inputs.requires_grad or weights.requires_grad):
-            return _JointFunction.apply(inputs, weights, self)
-        values = self.forward(
-            inputs.detach().cpu().numpy().astype(np.float64),
-            weights.detach().cpu().numpy().astype(np.float64),
-        )
-        return torch.as_tensor(
-            np.reshape(values, (inputs.shape[0], -1)), dtype=weights.dtype, device=weights.device
-        )
-
 
 def _make_gradient(options: AerOptions, estimator: BaseEstimatorV2) -> BaseEstimatorGradient:
     if options.gradient == "spsa":
@@ -342,8 +249,9 @@ def make_aer_qnn(
 ) -> AerQNN:
     """An :class:`AerQNN` for ``circuit`` on Aer: the ``"aer"`` engine of ``make_qnn``.
 
-    Every argument is checked, the device looked for and a backend's circuit transpiled before
-    anything is simulated.
+    The options are checked, the device looked for and a backend's circuit transpiled before
+    anything is simulated; the circuit, parameters and observables are checked by
+    :func:`~qmnist_qiskit.engines.make_qnn`, the door to every engine.
 
     Parameters
     ----------
@@ -399,7 +307,7 @@ def make_aer_qnn(
     Raises
     ------
     ValueError, TypeError
-        For bad options, parameters or observables.
+        For bad options.
     QMNISTError
         When the device is unavailable, or the backend cannot run the circuit.
 
@@ -431,7 +339,6 @@ def make_aer_qnn(
     )
     input_params, weight_params = list(input_params), list(weight_params)
     observables = list(observables)
-    _check_circuit(circuit, input_params, weight_params, observables)
     check_device(options.device, options.method)
     if options.backend is not None:
         circuit, observables = transpile_for_backend(circuit, observables, options)

@@ -2,15 +2,16 @@
 
 Devices and how they differentiate:
 
-* ``"default.qubit"``: torch interface, the whole batch broadcast in one call, backprop.
-  ``torch_forward`` is native torch; ``backward`` gives every sample its own copy of the
-  weights, so ``n_outputs`` backward passes yield the full per-sample Jacobian.
+* ``"default.qubit"``: torch interface, the whole batch broadcast in one call, backprop: a
+  torch-native engine (:class:`~qmnist_qiskit.engines.base.EngineQNN`), whose ``forward`` and
+  ``backward`` are derived from ``torch_forward``.
 * ``"lightning.qubit"``: adjoint differentiation, one sample at a time.
 * ``"qiskit.aer"``: Qiskit Aer through pennylane-qiskit's device, parameter shift, one sample
   at a time; exact (statevector, ``shots=None``) or sampled (``shots=int``).
 
 The last two (and default.qubit with a ``diff_method`` other than backprop) go through
-PennyLane's autograd interface, whose Jacobian is computed once per sample and cached.
+PennyLane's autograd interface, whose Jacobian is computed once per sample and cached; their
+``torch_forward`` is the engines' numpy-to-torch bridge.
 """
 
 from __future__ import annotations
@@ -24,35 +25,11 @@ import torch
 from pennylane import numpy as pnp
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
-from qiskit_machine_learning.neural_networks import NeuralNetwork
 
+from qmnist_qiskit.engines.base import EngineQNN
+from qmnist_qiskit.engines.options import check_pennylane_options
 from qmnist_qiskit.engines.pennylane.convert import to_pennylane
 from qmnist_qiskit.exceptions import QMNISTError
-
-DEVICES: dict[str, tuple[str, ...]] = {
-    "default.qubit": ("backprop", "parameter-shift", "adjoint", "finite-diff"),
-    "lightning.qubit": ("adjoint", "parameter-shift", "finite-diff"),
-    "qiskit.aer": ("parameter-shift", "finite-diff"),
-}
-"""Supported device names and their differentiation methods, the default first."""
-
-
-def _check_options(
-    device: str, diff_method: str | None, shots: int | None, seed: int | None
-) -> str:
-    if device not in DEVICES:
-        raise ValueError(f"unknown PennyLane device {device!r}; choose one of {list(DEVICES)}")
-    methods = DEVICES[device]
-    if diff_method is not None and diff_method not in methods:
-        raise ValueError(f"diff_method for {device} must be one of {methods}, got {diff_method!r}")
-    if shots is not None:
-        if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
-            raise ValueError(f"shots must be a positive integer or None, got {shots!r}")
-        if device != "qiskit.aer":
-            raise ValueError(f"shots are supported on the qiskit.aer device only, not {device}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ValueError(f"seed must be an integer or None, got {seed!r}")
-    return diff_method or methods[0]
 
 
 def _make_device(device: str, n_qubits: int, shots: int | None, seed: int | None) -> Any:
@@ -70,7 +47,7 @@ def _make_device(device: str, n_qubits: int, shots: int | None, seed: int | None
         raise QMNISTError(f"cannot create PennyLane device {device!r}: {exc}") from exc
 
 
-class PennyLaneQNN(NeuralNetwork):
+class PennyLaneQNN(EngineQNN):
     """A qiskit-machine-learning ``NeuralNetwork`` evaluated on a PennyLane device.
 
     Parameters
@@ -100,9 +77,9 @@ class PennyLaneQNN(NeuralNetwork):
         The resolved options.
     qnode : pennylane.QNode
         ``qnode(inputs, weights)`` -> list of expectations.
-    torch_forward : callable
-        Only with default.qubit and backprop: ``torch_forward(inputs (B, n_in), weights
-        (n_w,)) -> (B, n_out)``, differentiable by torch autograd.
+    native_torch : bool
+        True with default.qubit and backprop: ``torch_forward`` is then PennyLane's torch
+        interface itself, else the numpy bridge over ``forward``/``backward``.
 
     Examples
     --------
@@ -129,35 +106,34 @@ class PennyLaneQNN(NeuralNetwork):
         shots: int | None = None,
         seed: int | None = None,
     ) -> None:
-        self.diff_method = _check_options(device, diff_method, shots, seed)
+        self.diff_method = check_pennylane_options(
+            device=device, diff_method=diff_method, shots=shots, seed=seed
+        )
         self.device_name = device
         self.shots = shots
         self.seed = seed
         qfunc = to_pennylane(circuit, input_params, weight_params, observables)
-        super().__init__(
-            num_inputs=len(input_params),
-            num_weights=len(weight_params),
-            sparse=False,
-            output_shape=len(observables),
-            input_gradients=input_gradients,
+        self._declare_shapes(
+            len(input_params), len(weight_params), len(observables), input_gradients
         )
-        self._broadcasting = device == "default.qubit" and self.diff_method == "backprop"
+        self.native_torch = device == "default.qubit" and self.diff_method == "backprop"
         self.qnode = qml.QNode(
             qfunc,
             _make_device(device, circuit.num_qubits, shots, seed),
-            interface="torch" if self._broadcasting else "autograd",
+            interface="torch" if self.native_torch else "autograd",
             diff_method=self.diff_method,
             shots=shots,
         )
-        if self._broadcasting:
-            self.torch_forward = self._torch_forward
 
     def _torch_outputs(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         outputs = torch.stack(self.qnode(inputs, weights), dim=-1)
         # Without inputs (and shared weights) nothing carries the batch dimension.
         return torch.broadcast_to(outputs, (inputs.shape[0], outputs.shape[-1]))
 
-    def _torch_forward(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def torch_forward(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Values ``(B, n_out)`` in the dtype of ``weights``, differentiable in torch."""
+        if not self.native_torch:
+            return super().torch_forward(inputs, weights)
         # The converter sees a batch only as trainable (see to_pennylane): without this,
         # outputs would require grad even when neither argument does.
         wanted = torch.is_grad_enabled() and (inputs.requires_grad or weights.requires_grad)
@@ -169,32 +145,9 @@ class PennyLaneQNN(NeuralNetwork):
         return qml.math.stack(self.qnode(sample, weights))
 
     def _forward(self, input_data: np.ndarray | None, weights: np.ndarray | None) -> np.ndarray:
-        if self._broadcasting:
-            with torch.no_grad():
-                outputs = self._torch_outputs(
-                    torch.from_numpy(input_data), torch.from_numpy(weights)
-                )
-            return np.ascontiguousarray(outputs.numpy())
+        if self.native_torch:
+            return super()._forward(input_data, weights)
         return np.array([self._sample_outputs(sample, weights) for sample in input_data])
-
-    def _broadcast_backward(
-        self, input_data: np.ndarray, weights: np.ndarray
-    ) -> tuple[np.ndarray | None, np.ndarray]:
-        inputs = torch.tensor(input_data, requires_grad=self.input_gradients)
-        # One weight vector per sample: the gradient of sum_b f_b(w_b) with respect to w_b
-        # is sample b's own gradient, so each output needs a single backward pass.
-        sample_weights = torch.tensor(np.tile(weights, (len(input_data), 1)), requires_grad=True)
-        outputs = self._torch_outputs(inputs, sample_weights)
-        targets = [sample_weights, inputs] if self.input_gradients else [sample_weights]
-        n_outputs = outputs.shape[1]
-        per_output = [
-            torch.autograd.grad(outputs[:, k].sum(), targets, retain_graph=k < n_outputs - 1)
-            for k in range(n_outputs)
-        ]
-        weight_grad = torch.stack([grads[0] for grads in per_output], dim=1).numpy()
-        if not self.input_gradients:
-            return None, weight_grad
-        return torch.stack([grads[1] for grads in per_output], dim=1).numpy(), weight_grad
 
     def _sample_backward(
         self, sample: np.ndarray, weights: np.ndarray
@@ -212,8 +165,8 @@ class PennyLaneQNN(NeuralNetwork):
     def _backward(
         self, input_data: np.ndarray | None, weights: np.ndarray | None
     ) -> tuple[np.ndarray | None, np.ndarray]:
-        if self._broadcasting:
-            return self._broadcast_backward(input_data, weights)
+        if self.native_torch:
+            return super()._backward(input_data, weights)
         per_sample = [self._sample_backward(sample, weights) for sample in input_data]
         weight_grad = np.stack([grads[1] for grads in per_sample])
         if not self.input_gradients:

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import numpy as np
 from qiskit import transpile
 from qiskit.circuit import (
-    ControlFlowOp,
     Gate,
     Instruction,
     Parameter,
@@ -34,6 +33,7 @@ from qiskit.circuit import (
 )
 from qiskit.quantum_info import Operator
 
+from qmnist_qiskit.engines.checks import check_parameters, non_unitary_instruction
 from qmnist_qiskit.engines.statevector.expressions import TorchExpression
 from qmnist_qiskit.engines.statevector.gates import (
     DIAGONAL_TWO_QUBIT,
@@ -76,7 +76,6 @@ BASIS_GATES = (
 """The gate set that unsupported circuits are transpiled to."""
 
 _IGNORED = frozenset({"barrier", "delay", "id"})
-_NON_UNITARY = frozenset({"measure", "reset", "store", "initialize"})
 _MAX_CONSTANT_QUBITS = 5
 
 
@@ -148,31 +147,14 @@ class CircuitProgram:
         )
 
 
-def _non_unitary_inside(operation: Instruction) -> str | None:
-    """Name of the first measurement, reset or control-flow operation in ``operation``."""
-    if operation.name in _NON_UNITARY or isinstance(operation, ControlFlowOp):
-        return operation.name
-    if isinstance(operation, Gate) or operation.name in _IGNORED:
-        return None
-    definition = operation.definition
-    if definition is None:
-        return operation.name
-    for inner in definition.data:
-        found = _non_unitary_inside(inner.operation)
-        if found is not None:
-            return f"{found} (inside {operation.name!r})"
-    return None
-
-
 def _check_unitary(circuit: QuantumCircuit) -> None:
-    for instruction in circuit.data:
-        found = _non_unitary_inside(instruction.operation)
-        if found is not None:
-            raise QMNISTError(
-                f"the statevector engine simulates unitary circuits only, but the circuit "
-                f"contains the instruction {found}; remove measurements, resets and "
-                f"classical control (expectation values need none of them)"
-            )
+    found = non_unitary_instruction(circuit)
+    if found is not None:
+        raise QMNISTError(
+            f"the statevector engine simulates unitary circuits only, but the circuit "
+            f"contains the instruction {found}; remove measurements, resets and "
+            f"classical control (expectation values need none of them)"
+        )
 
 
 def _is_free(value) -> bool:
@@ -231,23 +213,8 @@ def _translate(circuit: QuantumCircuit) -> QuantumCircuit:
 def _parameter_index(
     circuit: QuantumCircuit, inputs: Sequence[Parameter], weights: Sequence[Parameter]
 ) -> dict[str, int]:
-    index: dict[str, int] = {}
-    for parameter in [*inputs, *weights]:
-        if not isinstance(parameter, Parameter):
-            raise TypeError(f"expected Qiskit Parameters, got {parameter!r}")
-        if parameter.name in index:
-            raise ValueError(f"parameter {parameter.name!r} is listed twice")
-        index[parameter.name] = len(index)
-    present = {parameter.name: parameter for parameter in circuit.parameters}
-    for name in index:
-        if name not in present:
-            raise ValueError(f"parameter {name!r} is not in the circuit")
-    for name in present:
-        if name not in index:
-            raise ValueError(
-                f"circuit parameter {name!r} is neither in input_params nor in weight_params"
-            )
-    return index
+    check_parameters(circuit, inputs, weights)
+    return {parameter.name: column for column, parameter in enumerate([*inputs, *weights])}
 
 
 def _embed_monomial(

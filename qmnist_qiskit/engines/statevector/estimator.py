@@ -35,10 +35,7 @@ from qmnist_qiskit.engines.statevector.simulator import (
     resolve_device,
     resolve_dtype,
 )
-
-
-def _observable_key(observable: SparsePauliOp) -> tuple:
-    return tuple(sorted((label, complex(coeff)) for label, coeff in observable.to_list()))
+from qmnist_qiskit.gradients.grouping import group_by_circuit, observable_key
 
 
 def _stacked_rows(blocks: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
@@ -266,7 +263,7 @@ class StatevectorEstimator(BaseEstimatorV2):
             circuit_cache_key(circuit),
             tuple(parameter.name for parameter in circuit.parameters),
             tuple(per_sample),
-            tuple(_observable_key(observable) for observable in observables),
+            tuple(observable_key(observable) for observable in observables),
         )
         if key in self._cache:
             self._cache.move_to_end(key)
@@ -339,15 +336,13 @@ class StatevectorEstimator(BaseEstimatorV2):
             return _FinishedJob(None, exc)
 
     def _run(self, pubs: list[EstimatorPub]) -> PrimitiveResult[PubResult]:
-        by_circuit: dict[int, list[int]] = {}
         values = []
-        for position, pub in enumerate(pubs):
+        for pub in pubs:
             array = pub.parameter_values.as_array(pub.circuit.parameters)
             rows = int(np.prod(pub.parameter_values.shape))
             values.append(array.reshape(rows, pub.circuit.num_parameters))
-            by_circuit.setdefault(id(pub.circuit), []).append(position)
         results: list[PubResult | None] = [None] * len(pubs)
-        for members in by_circuit.values():
+        for members in group_by_circuit([pub.circuit for pub in pubs]):
             # One simulation per circuit, whatever the PUBs' parameter values (EstimatorQNN
             # sends one PUB per observable, sQUlearn one per sample) and observables: Pauli
             # terms are simulated, coefficients applied after, so a compiled circuit stays

@@ -15,20 +15,15 @@ import numpy as np
 import torch
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.providers import Options
-from qiskit.quantum_info import Pauli, SparsePauliOp
+from qiskit.quantum_info import SparsePauliOp
 from qiskit.quantum_info.operators.base_operator import BaseOperator
 from qiskit_machine_learning.gradients import BaseEstimatorGradient, EstimatorGradientResult
 from qiskit_machine_learning.gradients.utils import DerivativeType
 
-from qmnist_qiskit.engines.statevector.estimator import StatevectorEstimator, _observable_key
-
-
-def _sparse(observable: BaseOperator) -> SparsePauliOp:
-    if isinstance(observable, SparsePauliOp):
-        return observable
-    if isinstance(observable, Pauli):
-        return SparsePauliOp(observable)
-    raise TypeError(f"observables must be SparsePauliOp or Pauli, got {type(observable).__name__}")
+from qmnist_qiskit.engines.base import torch_jacobians
+from qmnist_qiskit.engines.checks import check_observables
+from qmnist_qiskit.engines.statevector.estimator import StatevectorEstimator
+from qmnist_qiskit.gradients.grouping import distinct_observables, group_by_circuit
 
 
 class StatevectorEstimatorGradient(BaseEstimatorGradient):
@@ -79,37 +74,20 @@ class StatevectorEstimatorGradient(BaseEstimatorGradient):
         circuit: QuantumCircuit,
         observables: list[SparsePauliOp],
         values: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, list[int]]:
         """Per-row gradients for each distinct observable and row.
 
         Returns ``(jacobians, row_index, observable_index)`` where ``jacobians`` has shape
         ``(distinct observables, distinct rows, num_parameters)`` and the indices map the
         inputs to them.
         """
-        distinct: dict[tuple, int] = {}
-        unique_observables = []
-        observable_index = np.empty(len(observables), dtype=np.int64)
-        for position, observable in enumerate(observables):
-            key = _observable_key(observable)
-            if key not in distinct:
-                distinct[key] = len(unique_observables)
-                unique_observables.append(observable)
-            observable_index[position] = distinct[key]
+        distinct, observable_index = distinct_observables(observables)
         rows, row_index = np.unique(values, axis=0, return_inverse=True)
-        simulator = self._estimator.simulator(
-            circuit, unique_observables, [True] * circuit.num_parameters
-        )
+        simulator = self._estimator.simulator(circuit, distinct, [True] * circuit.num_parameters)
         inputs = torch.as_tensor(rows, dtype=torch.float64).requires_grad_()
         expectations = simulator.expectations(inputs, torch.zeros(0, dtype=torch.float64))
-        jacobians = np.zeros((len(unique_observables), *rows.shape))
-        for column in range(len(unique_observables)):
-            (grad,) = torch.autograd.grad(
-                expectations[:, column].sum(),
-                inputs,
-                retain_graph=column < len(unique_observables) - 1,
-            )
-            jacobians[column] = grad.cpu().numpy()
-        return jacobians, row_index.reshape(-1), observable_index
+        (jacobians,) = torch_jacobians(expectations, [inputs])
+        return jacobians.transpose(1, 0, 2), row_index.reshape(-1), observable_index
 
     def _run(
         self,
@@ -121,18 +99,14 @@ class StatevectorEstimatorGradient(BaseEstimatorGradient):
     ) -> EstimatorGradientResult:
         """Gradients of ``<observables[i]>`` on ``circuits[i]`` at ``parameter_values[i]``
         with respect to ``parameters[i]``."""
-        by_circuit: dict[int, list[int]] = {}
-        for position, circuit in enumerate(circuits):
-            by_circuit.setdefault(id(circuit), []).append(position)
         gradients: list[np.ndarray | None] = [None] * len(circuits)
-        for members in by_circuit.values():
+        for members in group_by_circuit(circuits):
             circuit = circuits[members[0]]
             values = np.array([parameter_values[i] for i in members], dtype=np.float64)
             if not np.all(np.isfinite(values)):
                 raise ValueError("parameter values contain NaN or infinite values")
-            jacobians, rows, kinds = self._gradients_of(
-                circuit, [_sparse(observables[i]) for i in members], values
-            )
+            checked = check_observables([observables[i] for i in members], circuit.num_qubits)
+            jacobians, rows, kinds = self._gradients_of(circuit, checked, values)
             position_of = {parameter: i for i, parameter in enumerate(circuit.parameters)}
             for offset, position in enumerate(members):
                 wanted = [position_of[parameter] for parameter in parameters[position]]

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from qiskit.quantum_info import Pauli, SparsePauliOp
+from qiskit.quantum_info import SparsePauliOp
 
+from qmnist_qiskit.engines.checks import observable_terms
 from qmnist_qiskit.engines.statevector.kernels import Workspace
 
 _LETTERS = "IXYZ"
@@ -72,31 +73,8 @@ class ObservablePlan:
 
 
 def _terms(observable, num_qubits: int, position: int) -> list[tuple[str, float]]:
-    if isinstance(observable, Pauli):
-        observable = SparsePauliOp(observable)
-    if not isinstance(observable, SparsePauliOp):
-        raise TypeError(
-            f"observable {position} must be a SparsePauliOp or a Pauli, "
-            f"got {type(observable).__name__}"
-        )
-    if observable.num_qubits != num_qubits:
-        raise ValueError(
-            f"observable {position} acts on {observable.num_qubits} qubits but the circuit "
-            f"has {num_qubits}"
-        )
-    combined: dict[str, complex] = {}
-    for label, coefficient in observable.to_list():
-        combined[label] = combined.get(label, 0.0) + complex(coefficient)
-    scale = max([1.0, *(abs(value) for value in combined.values())])
-    for label, value in combined.items():
-        if not np.isfinite(value):
-            raise ValueError(f"observable {position} has a non-finite coefficient on {label}")
-        if abs(value.imag) > 1e-12 * scale:
-            raise ValueError(
-                f"observable {position} is not Hermitian (coefficient {value} on {label}): "
-                f"expectation values must be real"
-            )
-    return [(label[::-1], value.real) for label, value in combined.items()]
+    terms = observable_terms(observable, num_qubits, position)
+    return [(label[::-1], value) for label, value in terms.items()]
 
 
 def _parity(states: np.ndarray, mask: int) -> np.ndarray:

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
-from qiskit_machine_learning.neural_networks import NeuralNetwork
 
+from qmnist_qiskit.engines.base import EngineQNN
 from qmnist_qiskit.engines.statevector.simulator import StatevectorSimulator
 
 
-class StatevectorQNN(NeuralNetwork):
+class StatevectorQNN(EngineQNN):
     """Exact expectation values of ``observables`` with exact gradients, as a QNN.
 
-    ``forward``/``backward`` follow qiskit-machine-learning's contract (numpy in and out);
-    :meth:`torch_forward` is the same computation as a differentiable torch function, with
-    no numpy round trip.
+    A torch-native engine (:class:`~qmnist_qiskit.engines.base.EngineQNN`):
+    :meth:`torch_forward` is the simulator's differentiable torch function, with no numpy
+    round trip, and ``forward``/``backward`` (qiskit-machine-learning's contract, numpy in and
+    out) are derived from it.
 
     Parameters
     ----------
@@ -46,6 +46,8 @@ class StatevectorQNN(NeuralNetwork):
     (1, 2, 4)
     """
 
+    native_torch = True
+
     def __init__(
         self,
         circuit: QuantumCircuit,
@@ -71,12 +73,11 @@ class StatevectorQNN(NeuralNetwork):
         self._input_params = list(input_params)
         self._weight_params = list(weight_params)
         self._observables = list(observables)
-        super().__init__(
-            num_inputs=len(self._input_params),
-            num_weights=len(self._weight_params),
-            sparse=False,
-            output_shape=len(self._observables),
-            input_gradients=input_gradients,
+        self._declare_shapes(
+            len(self._input_params),
+            len(self._weight_params),
+            len(self._observables),
+            input_gradients,
         )
 
     @property
@@ -104,48 +105,6 @@ class StatevectorQNN(NeuralNetwork):
         """Expectations ``(B, num_observables)``, differentiable with respect to both
         ``inputs`` ``(B, num_inputs)`` and ``weights`` ``(num_weights,)``."""
         return self._simulator.expectations(inputs, weights)
-
-    def _inputs(self, input_data: np.ndarray | None) -> torch.Tensor:
-        if input_data is None:
-            return torch.zeros(1, 0, dtype=torch.float64)
-        return torch.as_tensor(input_data, dtype=torch.float64)
-
-    def _weights(self, weights: np.ndarray | None) -> torch.Tensor:
-        if weights is None:
-            return torch.zeros(0, dtype=torch.float64)
-        return torch.as_tensor(weights, dtype=torch.float64)
-
-    def _forward(self, input_data: np.ndarray | None, weights: np.ndarray | None) -> np.ndarray:
-        with torch.no_grad():
-            values = self._simulator.expectations(self._inputs(input_data), self._weights(weights))
-        return values.cpu().numpy().astype(np.float64)
-
-    def _backward(
-        self, input_data: np.ndarray | None, weights: np.ndarray | None
-    ) -> tuple[np.ndarray | None, np.ndarray]:
-        inputs = self._inputs(input_data).requires_grad_(self._input_gradients)
-        batch = inputs.shape[0]
-        # One row of weights per sample, so that autograd returns per-sample gradients.
-        rows = self._weights(weights).expand(batch, self.num_weights).clone().requires_grad_()
-        wanted = [rows, inputs] if self._input_gradients else [rows]
-        # Callers such as TorchConnector run this inside their own backward, under no_grad.
-        with torch.enable_grad():
-            values = self._simulator.expectations(inputs, rows)
-            num_outputs = values.shape[1]
-            weight_grad = np.zeros((batch, num_outputs, self.num_weights))
-            input_grad = np.zeros((batch, num_outputs, self.num_inputs))
-            for output in range(num_outputs):
-                grads = torch.autograd.grad(
-                    values[:, output].sum(),
-                    wanted,
-                    retain_graph=output < num_outputs - 1,
-                    allow_unused=True,
-                )
-                if grads[0] is not None:
-                    weight_grad[:, output] = grads[0].cpu().numpy()
-                if self._input_gradients and grads[1] is not None:
-                    input_grad[:, output] = grads[1].cpu().numpy()
-        return (input_grad if self._input_gradients else None), weight_grad
 
 
 def make_statevector_qnn(

@@ -78,10 +78,10 @@ def test_seed_circuit_on_ten_qubits(exact_outputs, exact_jacobians):
 
 
 def test_torch_forward_is_native_on_default_qubit_only():
-    assert hasattr(make_pennylane_qnn(*SMALL), "torch_forward")
+    assert make_pennylane_qnn(*SMALL).native_torch
     for device, diff_method in [("default.qubit", "parameter-shift"), ("lightning.qubit", None)]:
         qnn = make_pennylane_qnn(*SMALL, device=device, diff_method=diff_method)
-        assert not hasattr(qnn, "torch_forward")
+        assert not qnn.native_torch
 
 
 @pytest.mark.parametrize(
