@@ -15,84 +15,23 @@ Exact engines are differentiated the way the classifier trains: through
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
-from qiskit_aer import AerSimulator
 from qiskit_machine_learning.neural_networks import NeuralNetwork
 
 from qmnist_qiskit.circuits import CircuitSpec, preset_circuit
-from qmnist_qiskit.engines import make_qnn, qnn_torch_forward
+from qmnist_qiskit.engines import qnn_torch_forward
+from qmnist_qiskit.engines.registry import VARIANT_NAMES, EngineVariant, variants
 from qmnist_qiskit.exceptions import QMNISTError
-from qmnist_qiskit.extras import missing_extra
 
-REFERENCE = "statevector"
-
-
-@dataclass(frozen=True)
-class _EngineRow:
-    name: str
-    engine: str
-    options: Callable[[int, int], dict[str, Any]]
-    sampled: bool = False
-    unavailable: Callable[[], str | None] = lambda: None
-
-
-def _no_cuda() -> str | None:
-    return None if torch.cuda.is_available() else "no GPU: torch sees no CUDA device"
-
-
-def _no_aer_gpu() -> str | None:
-    devices = tuple(AerSimulator().available_devices())
-    if "GPU" in devices:
-        return None
-    return f"no GPU: this Aer offers {devices} (needs qiskit-aer-gpu and an NVIDIA GPU)"
-
-
-def _no_pennylane() -> str | None:
-    return missing_extra("pennylane")
-
-
-_ENGINES = (
-    _EngineRow(REFERENCE, "statevector", lambda shots, seed: {"dtype": "complex128"}),
-    _EngineRow(
-        "statevector cuda",
-        "statevector",
-        lambda shots, seed: {"dtype": "complex128", "device": "cuda"},
-        unavailable=_no_cuda,
-    ),
-    _EngineRow("aer", "aer", lambda shots, seed: {}),
-    _EngineRow(
-        "aer shots",
-        "aer",
-        lambda shots, seed: {"shots": shots, "seed": seed},
-        sampled=True,
-    ),
-    _EngineRow("aer GPU", "aer", lambda shots, seed: {"device": "GPU"}, unavailable=_no_aer_gpu),
-    _EngineRow(
-        "pennylane default.qubit",
-        "pennylane",
-        lambda shots, seed: {"device": "default.qubit"},
-        unavailable=_no_pennylane,
-    ),
-    _EngineRow(
-        "pennylane lightning.qubit",
-        "pennylane",
-        lambda shots, seed: {"device": "lightning.qubit"},
-        unavailable=_no_pennylane,
-    ),
-    _EngineRow(
-        "pennylane qiskit.aer",
-        "pennylane",
-        lambda shots, seed: {"device": "qiskit.aer"},
-        unavailable=_no_pennylane,
-    ),
-)
-ENGINES = tuple(engine.name for engine in _ENGINES)
-"""Names of the rows :func:`gradcheck` can produce, the reference first."""
+REFERENCE = VARIANT_NAMES[0]
+ENGINES = VARIANT_NAMES
+"""Names of the rows :func:`gradcheck` can produce (the engine variants of
+:mod:`qmnist_qiskit.engines.registry`), the reference first."""
 
 
 @dataclass(frozen=True)
@@ -172,9 +111,11 @@ def _softmax(scores: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def _torch_gradient(
+def loss_gradient(
     qnn: NeuralNetwork, inputs: np.ndarray, weights: np.ndarray, labels: np.ndarray
 ) -> np.ndarray:
+    """``d loss / d weights`` of the mean softmax cross-entropy of ``qnn``'s outputs, the way
+    the classifier trains: through :func:`~qmnist_qiskit.engines.qnn_torch_forward`."""
     trainable = torch.tensor(weights, dtype=torch.float64, requires_grad=True)
     scores = qnn_torch_forward(qnn, torch.tensor(inputs, dtype=torch.float64), trainable)
     loss = torch.nn.functional.cross_entropy(scores.to(torch.float64), torch.as_tensor(labels))
@@ -207,37 +148,51 @@ def _sampled_gradient(
 
 
 @dataclass(frozen=True)
-class _Gradient:
+class Measurement:
+    """A variant's loss gradient: its values, standard errors (sampled variants only) and
+    the best time over the repeats."""
+
     values: np.ndarray
     stds: np.ndarray | None
     seconds: float
 
 
-def _evaluate(
-    engine: _EngineRow,
+def measure(
+    variant: EngineVariant,
     spec: CircuitSpec,
     data: tuple[np.ndarray, np.ndarray, np.ndarray],
+    *,
     shots: int,
     seed: int,
-) -> _Gradient | EngineCheck:
-    reason = engine.unavailable()
+    repeats: int = 1,
+) -> Measurement | EngineCheck:
+    """The loss gradient of ``data`` (inputs, weights, labels) on ``variant``, timed.
+
+    Returns an :class:`EngineCheck` instead when the variant cannot run here (``"skipped"``,
+    with the reason) or raises (``"failed"``): a broken engine is a row, not a crash. This is
+    the machinery of both :func:`gradcheck` and :func:`qmnist_qiskit.speed.engine_timings`.
+    """
+    reason = variant.unavailable()
     if reason is not None:
-        return EngineCheck(engine.name, "skipped", reason=reason)
+        return EngineCheck(variant.name, "skipped", reason=reason)
     try:
-        qnn = make_qnn(*spec, engine=engine.engine, **engine.options(shots, seed))
-        start = time.perf_counter()
-        if engine.sampled:
-            values, stds = _sampled_gradient(qnn, *data)
-        else:
-            values, stds = _torch_gradient(qnn, *data), None
-        return _Gradient(values, stds, time.perf_counter() - start)
+        qnn = variant.make_qnn(*spec, shots=shots, seed=seed)
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            if variant.sampled:
+                values, stds = _sampled_gradient(qnn, *data)
+            else:
+                values, stds = loss_gradient(qnn, *data), None
+            best = min(best, time.perf_counter() - start)
+        return Measurement(values, stds, best)
     except Exception as exc:  # a broken engine is a failed row, not a crashed check
-        return EngineCheck(engine.name, "failed", reason=f"{type(exc).__name__}: {exc}")
+        return EngineCheck(variant.name, "failed", reason=f"{type(exc).__name__}: {exc}")
 
 
 def _compare(
     name: str,
-    gradient: _Gradient,
+    gradient: Measurement,
     reference: np.ndarray,
     exact_tolerance: float,
     shot_sigmas: float,
@@ -272,7 +227,6 @@ def _check_arguments(
     batch_size: int,
     seed: int,
     shots: int,
-    engines: Sequence[str],
     exact_tolerance: float,
     shot_sigmas: float,
 ) -> None:
@@ -284,9 +238,6 @@ def _check_arguments(
     for name, value in (("exact_tolerance", exact_tolerance), ("shot_sigmas", shot_sigmas)):
         if not np.isfinite(value) or value < 0:
             raise ValueError(f"{name} must be a non-negative number, got {value!r}")
-    unknown = [name for name in engines if name not in ENGINES]
-    if unknown:
-        raise ValueError(f"unknown engines {unknown}; choose from {list(ENGINES)}")
 
 
 def gradcheck(
@@ -308,11 +259,12 @@ def gradcheck(
     ``n_qubits`` classes with ``numpy.random.default_rng(seed)``. The loss is the mean softmax
     cross-entropy of the ``Z`` expectations with respect to the labels.
 
-    Engines (``ENGINES``): the statevector engine in complex128 (the reference), the
-    statevector engine on CUDA, Aer exact, Aer with ``shots`` (seeded by ``seed``), Aer on GPU,
-    and the pennylane engine on default.qubit, lightning.qubit and the qiskit.aer device
-    (exact). Those that cannot run here (no GPU, no PennyLane extra) are listed as skipped,
-    with why (for PennyLane: ``pip install 'qmnist_qiskit[pennylane]'``).
+    Engines (``ENGINES``, the variants of :mod:`qmnist_qiskit.engines.registry`): the
+    statevector engine in complex128 (the reference), the statevector engine on CUDA, Aer
+    exact, Aer with ``shots`` (seeded by ``seed``), Aer on GPU, and the pennylane engine on
+    default.qubit, lightning.qubit and the qiskit.aer device (exact). Those that cannot run
+    here (no GPU, no PennyLane extra) are listed as skipped, with why (for PennyLane:
+    ``pip install 'qmnist_qiskit[pennylane]'``).
 
     The shot engine's tolerance comes from the standard errors Aer reports for each
     expectation value and each Jacobian entry, propagated to first order into the loss
@@ -340,7 +292,8 @@ def gradcheck(
     shots : int
         Shots per expectation value of the shot engine.
     engines : sequence of str, optional
-        Only these rows (names from ``ENGINES``); all by default. The reference gradient is
+        Only these rows (names from ``ENGINES``, or an alias of
+        :data:`~qmnist_qiskit.engines.registry.ALIASES`); all by default. The reference gradient is
         computed whether or not its row is asked for.
     reference : ndarray of shape (n_weights,), optional
         Compare against this gradient instead of the statevector engine's.
@@ -369,8 +322,8 @@ def gradcheck(
     (True, ['ok'])
     >>> print(report.to_text())  # doctest: +SKIP
     """
-    engines = list(ENGINES if engines is None else engines)
-    _check_arguments(batch_size, seed, shots, engines, exact_tolerance, shot_sigmas)
+    _check_arguments(batch_size, seed, shots, exact_tolerance, shot_sigmas)
+    engines = [variant.name for variant in variants(None if engines is None else list(engines))]
     spec = preset_circuit(preset, n_qubits, reps)
     rng = np.random.default_rng(seed)
     inputs = rng.uniform(0, np.pi, (batch_size, len(spec.input_params)))
@@ -390,9 +343,11 @@ def gradcheck(
         "shots": shots,
         "reference": "statevector complex128" if reference is None else "given",
     }
-    by_name = {engine.name: engine for engine in _ENGINES}
     needed = engines if reference is not None or REFERENCE in engines else [REFERENCE, *engines]
-    outcomes = {name: _evaluate(by_name[name], spec, data, shots, seed) for name in needed}
+    outcomes = {
+        variant.name: measure(variant, spec, data, shots=shots, seed=seed)
+        for variant in variants(needed)
+    }
     if reference is None:
         outcome = outcomes[REFERENCE]
         if isinstance(outcome, EngineCheck):

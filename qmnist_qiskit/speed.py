@@ -1,49 +1,49 @@
-"""Quick in-process timing of the seed circuit's loss gradient on each engine.
+"""Quick in-process timing of the seed circuit's loss gradient on each engine variant.
 
 The full studies live in ``benchmarks/``; this is what ``qmnist benchmark`` prints and plots.
+It is :func:`qmnist_qiskit.gradcheck.measure`, the machinery of ``qmnist gradcheck``, with
+repeats and timings: the same variants (:mod:`qmnist_qiskit.engines.registry`), the same
+loss gradient, and variants that cannot run here reported as skipped with the reason.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from qmnist_qiskit.circuits import seed_circuit
-from qmnist_qiskit.engines import make_qnn, qnn_torch_forward
+from qmnist_qiskit.engines.registry import variants
 from qmnist_qiskit.exceptions import QMNISTError
+from qmnist_qiskit.gradcheck import EngineCheck, measure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-ENGINE_CONFIGS: dict[str, tuple[str, dict]] = {
-    "statevector": ("statevector", {}),
-    "aer": ("aer", {}),
-    "pennylane/default.qubit": ("pennylane", {"device": "default.qubit"}),
-    "pennylane/lightning.qubit": ("pennylane", {"device": "lightning.qubit"}),
-}
+DEFAULT_ENGINES: tuple[str, ...] = (
+    "statevector",
+    "aer",
+    "pennylane default.qubit",
+    "pennylane lightning.qubit",
+)
+"""The variants timed when none are named: one per engine and PennyLane device that runs on
+any CPU in seconds."""
 
 
 @dataclass
 class EngineTiming:
-    """One engine's loss-gradient timing; ``error`` is set when it could not run."""
+    """One engine's loss-gradient timing; ``error`` is set when it could not run.
+
+    ``status`` says why: ``"skipped"`` (it cannot run here) or ``"failed"`` (it raised).
+    """
 
     engine: str
     ms_per_image: float | None = None
     max_difference: float | None = None
     error: str | None = None
-
-
-def _loss_gradient(qnn, inputs: np.ndarray, weights: np.ndarray, labels: np.ndarray):
-    weight_tensor = torch.tensor(weights, requires_grad=True)
-    scores = qnn_torch_forward(qnn, torch.as_tensor(inputs), weight_tensor)
-    loss = torch.nn.functional.cross_entropy(scores.to(torch.float64), torch.as_tensor(labels))
-    loss.backward()
-    return weight_tensor.grad.numpy()
+    status: str | None = None
 
 
 def engine_timings(
@@ -52,16 +52,39 @@ def engine_timings(
     engines: Sequence[str] | None = None,
     repeats: int = 3,
     seed: int = 0,
+    *,
+    shots: int = 4096,
 ) -> list[EngineTiming]:
-    """Time ``d loss / d weights`` of the seed circuit over one batch on each engine.
+    """Time ``d loss / d weights`` of the seed circuit over one batch on each engine variant.
 
-    Returns one :class:`EngineTiming` per engine: the best of ``repeats`` runs in ms per
-    image, and the largest difference of its gradient to the first engine's.
+    Parameters
+    ----------
+    n_qubits : int
+        Qubits (and features, and classes) of the seed circuit.
+    batch_size : int
+        Images in the batch.
+    engines : sequence of str, optional
+        Variant names (:data:`~qmnist_qiskit.engines.registry.VARIANT_NAMES` or an alias);
+        :data:`DEFAULT_ENGINES` if None.
+    repeats : int
+        Timed runs per variant; the best is kept.
+    seed : int
+        Seed of the inputs, weights and labels (and of sampled variants).
+    shots : int
+        Shots of sampled variants (``"aer shots"``).
+
+    Returns
+    -------
+    list of EngineTiming
+        One per variant, in order: the best time in ms per image, and the largest difference
+        of its gradient to the first variant that ran.
+
+    Raises
+    ------
+    ValueError
+        For an unknown variant name, before anything runs.
     """
-    names = list(engines) if engines else list(ENGINE_CONFIGS)
-    unknown = [name for name in names if name not in ENGINE_CONFIGS]
-    if unknown:
-        raise ValueError(f"unknown engines {unknown}; choose from {list(ENGINE_CONFIGS)}")
+    chosen = variants(list(engines) if engines else list(DEFAULT_ENGINES))
     rng = np.random.default_rng(seed)
     spec = seed_circuit(n_qubits)
     inputs = rng.uniform(0, np.pi, (batch_size, n_qubits))
@@ -69,22 +92,17 @@ def engine_timings(
     labels = rng.integers(0, n_qubits, batch_size)
     rows: list[EngineTiming] = []
     reference = None
-    for name in names:
-        engine, options = ENGINE_CONFIGS[name]
-        try:
-            qnn = make_qnn(*spec, engine=engine, **options)
-            best = float("inf")
-            for _ in range(repeats):
-                start = time.perf_counter()
-                gradient = _loss_gradient(qnn, inputs, weights, labels)
-                best = min(best, time.perf_counter() - start)
-        except (ImportError, QMNISTError) as exc:
-            rows.append(EngineTiming(name, error=f"{type(exc).__name__}: {exc}"))
+    for variant in chosen:
+        outcome = measure(
+            variant, spec, (inputs, weights, labels), shots=shots, seed=seed, repeats=repeats
+        )
+        if isinstance(outcome, EngineCheck):
+            rows.append(EngineTiming(variant.name, error=outcome.reason, status=outcome.status))
             continue
         if reference is None:
-            reference = gradient
-        difference = float(np.max(np.abs(gradient - reference)))
-        rows.append(EngineTiming(name, 1000 * best / batch_size, difference))
+            reference = outcome.values
+        difference = float(np.max(np.abs(outcome.values - reference)))
+        rows.append(EngineTiming(variant.name, 1000 * outcome.seconds / batch_size, difference))
     return rows
 
 
@@ -93,7 +111,7 @@ def timings_table(rows: Sequence[EngineTiming]) -> str:
     lines = [f"{'engine':<28}{'ms / image':>12}{'max |diff|':>14}", "-" * 54]
     for row in rows:
         if row.error is not None:
-            lines.append(f"{row.engine:<28}{'skipped':>12}  {row.error}")
+            lines.append(f"{row.engine:<28}{row.status or 'skipped':>12}  {row.error}")
         else:
             lines.append(f"{row.engine:<28}{row.ms_per_image:>12.4f}{row.max_difference:>14.2e}")
     return "\n".join(lines)

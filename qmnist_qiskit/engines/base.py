@@ -20,8 +20,13 @@ or the bridge for networks from elsewhere (a plain ``EstimatorQNN``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import torch
+from qiskit.circuit import Parameter, QuantumCircuit
+from qiskit.quantum_info import SparsePauliOp
 from qiskit_machine_learning.neural_networks import NeuralNetwork
 
 Jacobians = tuple[np.ndarray, np.ndarray | None, np.ndarray]
@@ -145,7 +150,8 @@ def bridge_forward(qnn: NeuralNetwork, inputs: torch.Tensor, weights: torch.Tens
 class EngineQNN(NeuralNetwork):
     """Base of every engine behind :func:`~qmnist_qiskit.engines.make_qnn`.
 
-    Subclasses set ``native_torch``. Torch-native engines (``True``) override
+    Subclasses set ``native_torch``; :class:`CircuitQNN` adds the circuit, parameters and
+    observables an engine was built from. Torch-native engines (``True``) override
     :meth:`torch_forward` and inherit ``forward``/``backward``; numpy engines (``False``,
     the default) implement ``_forward``/``_backward`` and inherit :meth:`torch_forward` (the
     bridge), optionally overriding the :meth:`forward_and_jacobians` hook. ``native_torch`` may
@@ -172,19 +178,6 @@ class EngineQNN(NeuralNetwork):
     """
 
     native_torch: bool = False
-
-    def _declare_shapes(
-        self, num_inputs: int, num_weights: int, num_outputs: int, input_gradients: bool
-    ) -> None:
-        """``NeuralNetwork.__init__`` for ``num_outputs`` dense outputs."""
-        NeuralNetwork.__init__(
-            self,
-            num_inputs=num_inputs,
-            num_weights=num_weights,
-            sparse=False,
-            output_shape=num_outputs,
-            input_gradients=input_gradients,
-        )
 
     def torch_forward(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Values ``(B, n_out)``, differentiable in torch with respect to both arguments.
@@ -264,6 +257,75 @@ class EngineQNN(NeuralNetwork):
         with torch.enable_grad():
             jacobians = torch_jacobians(self.torch_forward(inputs, rows), targets)
         return (jacobians[1] if self._input_gradients else None), jacobians[0]
+
+
+class CircuitQNN(EngineQNN):
+    """An engine that keeps the circuit, parameter lists and observables it was built from.
+
+    Subclasses build their simulator in :meth:`_setup`, from the stored circuit and their own
+    keyword options.
+
+    Parameters
+    ----------
+    circuit : QuantumCircuit
+        The parameterised circuit (checked by :func:`~qmnist_qiskit.engines.make_qnn`).
+    input_params, weight_params : sequence of Parameter
+        In the column order of ``input_data`` and of ``weights``.
+    observables : sequence of SparsePauliOp
+        One output each.
+    input_gradients : bool
+        Whether ``backward`` also returns the input Jacobian.
+    **options
+        The engine's options, given to :meth:`_setup`.
+    """
+
+    def __init__(
+        self,
+        circuit: QuantumCircuit,
+        input_params: Sequence[Parameter],
+        weight_params: Sequence[Parameter],
+        observables: Sequence[SparsePauliOp],
+        *,
+        input_gradients: bool = False,
+        **options: Any,
+    ) -> None:
+        self._circuit = circuit
+        self._input_params = list(input_params)
+        self._weight_params = list(weight_params)
+        self._observables = list(observables)
+        self._setup(**options)
+        super().__init__(
+            num_inputs=len(self._input_params),
+            num_weights=len(self._weight_params),
+            sparse=False,
+            output_shape=len(self._observables),
+            input_gradients=input_gradients,
+        )
+
+    def _setup(self, **options: Any) -> None:
+        """Build what evaluates the circuit, from the engine's options."""
+        if options:
+            raise TypeError(f"{type(self).__name__} takes no options, got {sorted(options)}")
+
+    @property
+    def circuit(self) -> QuantumCircuit:
+        """The circuit."""
+        return self._circuit
+
+    @property
+    def input_params(self) -> list[Parameter]:
+        """The parameters bound to the columns of ``input_data``."""
+        return list(self._input_params)
+
+    @property
+    def weight_params(self) -> list[Parameter]:
+        """The parameters bound to ``weights``."""
+        return list(self._weight_params)
+
+    @property
+    def observables(self) -> list[SparsePauliOp]:
+        """The observables, one output each."""
+        return list(self._observables)
 
 
 def qnn_torch_forward(

@@ -109,7 +109,10 @@ def check_parameters(
     seen: set[Parameter] = set()
     for parameter in declared:
         if not isinstance(parameter, Parameter):
-            raise TypeError(f"expected Qiskit Parameters, got {parameter!r}")
+            raise TypeError(
+                "input_params and weight_params must hold Qiskit Parameters, got "
+                f"{type(parameter).__name__} {parameter}"
+            )
         if parameter in seen:
             raise ValueError(
                 f"parameter {parameter.name!r} is listed twice: input_params and weight_params "

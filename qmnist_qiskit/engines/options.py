@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from numbers import Integral
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -65,14 +65,25 @@ def check_statevector_options(
         )
 
 
+class PennyLaneOptions(NamedTuple):
+    """The pennylane engine's options, checked, with the differentiation method resolved."""
+
+    device: str
+    diff_method: str
+    shots: int | None
+    seed: int | None
+
+
 def check_pennylane_options(
     *,
     device: str = "default.qubit",
     diff_method: str | None = None,
     shots: int | None = None,
     seed: int | None = None,
-) -> str:
-    """The pennylane engine's options; returns the differentiation method to use.
+) -> PennyLaneOptions:
+    """The pennylane engine's options (see
+    :class:`~qmnist_qiskit.engines.pennylane.PennyLaneQNN`), with ``diff_method`` resolved
+    to the device's default when ``None``.
 
     Raises
     ------
@@ -83,7 +94,7 @@ def check_pennylane_options(
     Examples
     --------
     >>> check_pennylane_options(device="lightning.qubit")
-    'adjoint'
+    PennyLaneOptions(device='lightning.qubit', diff_method='adjoint', shots=None, seed=None)
     """
     if not isinstance(device, str) or device not in PENNYLANE_DEVICES:
         raise ValueError(
@@ -99,7 +110,7 @@ def check_pennylane_options(
             raise ValueError(f"shots are supported on the qiskit.aer device only, not {device}")
     if seed is not None and not _is_int(seed):
         raise ValueError(f"seed must be an integer or None, got {seed!r}")
-    return diff_method or methods[0]
+    return PennyLaneOptions(device, diff_method or methods[0], shots, seed)
 
 
 OPTION_CHECKS: dict[str, Callable[..., Any]] = {

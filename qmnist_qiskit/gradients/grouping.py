@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 
 from qiskit.circuit import QuantumCircuit
-from qiskit.quantum_info import SparsePauliOp
+from qiskit.quantum_info import Pauli, SparsePauliOp
 from qiskit.quantum_info.operators.base_operator import BaseOperator
 from qiskit_machine_learning.utils import circuit_cache_key
 
@@ -52,6 +52,10 @@ def observable_key(observable: BaseOperator) -> tuple:
     >>> observable_key(Pauli("XZ")) == observable_key(SparsePauliOp("XZ"))
     True
     """
+    if not isinstance(observable, SparsePauliOp | Pauli):
+        raise TypeError(
+            f"observables must be SparsePauliOp or Pauli, got {type(observable).__name__}"
+        )
     operator = SparsePauliOp(observable)
     return tuple(sorted((label, complex(coeff)) for label, coeff in operator.to_list()))
 
@@ -64,7 +68,7 @@ def distinct_observables(
 
     Examples
     --------
-    >>> from qiskit.quantum_info import SparsePauliOp
+    >>> from qiskit.quantum_info import Pauli, SparsePauliOp
     >>> z, x = SparsePauliOp("Z"), SparsePauliOp("X")
     >>> distinct, index = distinct_observables([z, x, SparsePauliOp("Z")])
     >>> len(distinct), index

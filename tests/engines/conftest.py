@@ -1,4 +1,5 @@
-"""Exact references computed on Qiskit's side only, with ``qiskit.quantum_info.Statevector``.
+"""Exact references for every engine's tests, computed on Qiskit's side only, with
+``qiskit.quantum_info.Statevector``.
 
 Gradients use the two-term shift rule on each rotation gate (exact for RX/RY/RZ) and the chain
 rule through the gate's angle expression (``θ * x`` with trainable input scaling).

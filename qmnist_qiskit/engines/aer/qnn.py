@@ -12,9 +12,7 @@ import numpy as np
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.primitives import BaseEstimatorV2
 from qiskit.primitives.primitive_job import PrimitiveJob
-from qiskit.providers import BackendV2
 from qiskit.quantum_info import SparsePauliOp
-from qiskit_aer.noise import NoiseModel
 from qiskit_machine_learning.algorithm_job import AlgorithmJob
 from qiskit_machine_learning.gradients import BaseEstimatorGradient, EstimatorGradientResult
 from qiskit_machine_learning.neural_networks import EstimatorQNN
@@ -179,10 +177,8 @@ class AerQNN(EngineQNN, EstimatorQNN):
 
         Parameters
         ----------
-        input_data : ndarray of shape (batch, num_inputs)
-            The inputs.
-        weights : ndarray of shape (num_weights,)
-            The weights.
+        input_data, weights : ndarray
+            As for :meth:`forward_with_std`.
 
         Returns
         -------
@@ -234,18 +230,7 @@ def make_aer_qnn(
     observables: Sequence[SparsePauliOp],
     *,
     input_gradients: bool = False,
-    method: str | None = None,
-    device: str = "CPU",
-    shots: int | None = None,
-    precision: float | None = None,
-    seed: int | None = None,
-    noise_model: NoiseModel | None = None,
-    backend: BackendV2 | None = None,
-    optimization_level: int = 1,
-    gradient: str = "param_shift",
-    spsa_batch_size: int = 1,
-    spsa_epsilon: float = 0.1,
-    backend_options: dict[str, Any] | None = None,
+    **options: Any,
 ) -> AerQNN:
     """An :class:`AerQNN` for ``circuit`` on Aer: the ``"aer"`` engine of ``make_qnn``.
 
@@ -323,33 +308,20 @@ def make_aer_qnn(
     >>> bool(np.all(np.abs(values - qnn.forward(np.full((1, 3), 0.5), np.zeros(6))) < 5 * stds))
     True
     """
-    options = resolve_options(
-        method=method,
-        device=device,
-        shots=shots,
-        precision=precision,
-        seed=seed,
-        noise_model=noise_model,
-        backend=backend,
-        optimization_level=optimization_level,
-        gradient=gradient,
-        spsa_batch_size=spsa_batch_size,
-        spsa_epsilon=spsa_epsilon,
-        backend_options=backend_options,
-    )
+    resolved = resolve_options(**options)
     input_params, weight_params = list(input_params), list(weight_params)
     observables = list(observables)
-    check_device(options.device, options.method)
-    if options.backend is not None:
-        circuit, observables = transpile_for_backend(circuit, observables, options)
-    estimator = build_estimator(options, build_simulator(options))
+    check_device(resolved.device, resolved.method)
+    if resolved.backend is not None:
+        circuit, observables = transpile_for_backend(circuit, observables, resolved)
+    estimator = build_estimator(resolved, build_simulator(resolved))
     return AerQNN(
         circuit=circuit,
         estimator=estimator,
         observables=observables,
         input_params=input_params,
         weight_params=weight_params,
-        gradient=_make_gradient(options, estimator),
+        gradient=_make_gradient(resolved, estimator),
         input_gradients=input_gradients,
-        default_precision=0.0 if options.exact else 1.0 / math.sqrt(options.shots),
+        default_precision=0.0 if resolved.exact else 1.0 / math.sqrt(resolved.shots),
     )

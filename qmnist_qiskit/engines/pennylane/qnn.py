@@ -16,17 +16,14 @@ PennyLane's autograd interface, whose Jacobian is computed once per sample and c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pennylane as qml
 import torch
 from pennylane import numpy as pnp
-from qiskit.circuit import Parameter, QuantumCircuit
-from qiskit.quantum_info import SparsePauliOp
 
-from qmnist_qiskit.engines.base import EngineQNN
+from qmnist_qiskit.engines.base import CircuitQNN
 from qmnist_qiskit.engines.options import check_pennylane_options
 from qmnist_qiskit.engines.pennylane.convert import to_pennylane
 from qmnist_qiskit.exceptions import QMNISTError
@@ -47,7 +44,7 @@ def _make_device(device: str, n_qubits: int, shots: int | None, seed: int | None
         raise QMNISTError(f"cannot create PennyLane device {device!r}: {exc}") from exc
 
 
-class PennyLaneQNN(EngineQNN):
+class PennyLaneQNN(CircuitQNN):
     """A qiskit-machine-learning ``NeuralNetwork`` evaluated on a PennyLane device.
 
     Parameters
@@ -93,36 +90,20 @@ class PennyLaneQNN(EngineQNN):
     (2, 3, 6)
     """
 
-    def __init__(
-        self,
-        circuit: QuantumCircuit,
-        input_params: Sequence[Parameter],
-        weight_params: Sequence[Parameter],
-        observables: Sequence[SparsePauliOp],
-        *,
-        input_gradients: bool = False,
-        device: str = "default.qubit",
-        diff_method: str | None = None,
-        shots: int | None = None,
-        seed: int | None = None,
-    ) -> None:
-        self.diff_method = check_pennylane_options(
-            device=device, diff_method=diff_method, shots=shots, seed=seed
+    def _setup(self, **options: Any) -> None:
+        self.device_name, self.diff_method, self.shots, self.seed = check_pennylane_options(
+            **options
         )
-        self.device_name = device
-        self.shots = shots
-        self.seed = seed
-        qfunc = to_pennylane(circuit, input_params, weight_params, observables)
-        self._declare_shapes(
-            len(input_params), len(weight_params), len(observables), input_gradients
+        qfunc = to_pennylane(
+            self._circuit, self._input_params, self._weight_params, self._observables
         )
-        self.native_torch = device == "default.qubit" and self.diff_method == "backprop"
+        self.native_torch = self.device_name == "default.qubit" and self.diff_method == "backprop"
         self.qnode = qml.QNode(
             qfunc,
-            _make_device(device, circuit.num_qubits, shots, seed),
+            _make_device(self.device_name, self._circuit.num_qubits, self.shots, self.seed),
             interface="torch" if self.native_torch else "autograd",
             diff_method=self.diff_method,
-            shots=shots,
+            shots=self.shots,
         )
 
     def _torch_outputs(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -174,55 +155,5 @@ class PennyLaneQNN(EngineQNN):
         return np.stack([grads[0] for grads in per_sample]), weight_grad
 
 
-def make_pennylane_qnn(
-    circuit: QuantumCircuit,
-    input_params: Sequence[Parameter],
-    weight_params: Sequence[Parameter],
-    observables: Sequence[SparsePauliOp],
-    *,
-    input_gradients: bool = False,
-    device: str = "default.qubit",
-    diff_method: str | None = None,
-    shots: int | None = None,
-    seed: int | None = None,
-) -> PennyLaneQNN:
-    """The ``"pennylane"`` engine of :func:`qmnist_qiskit.engines.make_qnn`.
-
-    Parameters
-    ----------
-    circuit, input_params, weight_params, observables, input_gradients
-        As for :func:`~qmnist_qiskit.engines.make_qnn`.
-    device : {"default.qubit", "lightning.qubit", "qiskit.aer"}
-        PennyLane device: torch backprop with broadcasting, adjoint, or Aer with parameter
-        shift.
-    diff_method : str, optional
-        Override the device's differentiation method (``DEVICES[device]`` lists them).
-    shots : int, optional
-        Shots per expectation on qiskit.aer; exact (Aer statevector) if None.
-    seed : int, optional
-        Aer's simulator seed, for reproducible shot results.
-
-    Returns
-    -------
-    PennyLaneQNN
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from qmnist_qiskit import make_qnn
-    >>> from qmnist_qiskit.circuits import seed_circuit
-    >>> qnn = make_qnn(*seed_circuit(4), engine="pennylane", device="default.qubit")
-    >>> qnn.forward(np.zeros((2, 4)), np.zeros(8)).round(6).tolist()
-    [[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]
-    """
-    return PennyLaneQNN(
-        circuit,
-        input_params,
-        weight_params,
-        observables,
-        input_gradients=input_gradients,
-        device=device,
-        diff_method=diff_method,
-        shots=shots,
-        seed=seed,
-    )
+make_pennylane_qnn = PennyLaneQNN
+"""The ``"pennylane"`` engine of :func:`qmnist_qiskit.engines.make_qnn`: the class itself."""

@@ -4,29 +4,25 @@
 observable. This gradient simulates each distinct circuit once for the whole batch of
 parameter sets and gets every parameter's derivative from one adjoint sweep per observable,
 so ``EstimatorQNN(..., estimator=StatevectorEstimator(), gradient=StatevectorEstimatorGradient())``
-is a drop-in speed-up with the same exact numbers.
+is a drop-in speed-up with the same exact numbers. Requests are grouped as the batched
+gradients of :mod:`qmnist_qiskit.gradients` group them (it is one of them, with the adjoint
+sweep in place of the shifted PUB), and each result's metadata has the same keys.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import torch
-from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.providers import Options
-from qiskit.quantum_info import SparsePauliOp
-from qiskit.quantum_info.operators.base_operator import BaseOperator
-from qiskit_machine_learning.gradients import BaseEstimatorGradient, EstimatorGradientResult
 from qiskit_machine_learning.gradients.utils import DerivativeType
 
 from qmnist_qiskit.engines.base import torch_jacobians
 from qmnist_qiskit.engines.checks import check_observables
 from qmnist_qiskit.engines.statevector.estimator import StatevectorEstimator
-from qmnist_qiskit.gradients.grouping import distinct_observables, group_by_circuit
+from qmnist_qiskit.gradients.batched import BatchedEstimatorGradient, _Batch, _Evaluation
 
 
-class StatevectorEstimatorGradient(BaseEstimatorGradient):
+class StatevectorEstimatorGradient(BatchedEstimatorGradient):
     """Exact gradients of expectation values, a batch at a time, by adjoint sweeps.
 
     Parameters
@@ -41,15 +37,16 @@ class StatevectorEstimatorGradient(BaseEstimatorGradient):
 
     Examples
     --------
+    ``d<Z>/dθ = -sin θ`` after ``RY(θ)``, at two angles in one call:
+
     >>> import numpy as np
     >>> from qiskit.circuit import Parameter, QuantumCircuit
-    >>> from qiskit.quantum_info import SparsePauliOp
-    >>> theta = Parameter("θ")
+    >>> from qiskit.quantum_info import Pauli
     >>> qc = QuantumCircuit(1)
-    >>> _ = qc.ry(theta, 0)
-    >>> job = StatevectorEstimatorGradient().run([qc], [SparsePauliOp("Z")], [[np.pi / 2]])
-    >>> job.result().gradients[0].round(12).tolist()
-    [-1.0]
+    >>> _ = qc.ry(Parameter("θ"), 0)
+    >>> job = StatevectorEstimatorGradient().run([qc, qc], [Pauli("Z")] * 2, [[np.pi / 2], [0]])
+    >>> [gradient.round(12).tolist() for gradient in job.result().gradients]
+    [[-1.0], [0.0]]
     """
 
     def __init__(
@@ -67,51 +64,18 @@ class StatevectorEstimatorGradient(BaseEstimatorGradient):
             )
         if derivative_type != DerivativeType.REAL:
             raise ValueError(f"only DerivativeType.REAL is supported, got {derivative_type}")
-        super().__init__(estimator, options=options, derivative_type=derivative_type)
+        super().__init__(estimator, options=options)
 
-    def _gradients_of(
-        self,
-        circuit: QuantumCircuit,
-        observables: list[SparsePauliOp],
-        values: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, list[int]]:
-        """Per-row gradients for each distinct observable and row.
-
-        Returns ``(jacobians, row_index, observable_index)`` where ``jacobians`` has shape
-        ``(distinct observables, distinct rows, num_parameters)`` and the indices map the
-        inputs to them.
-        """
-        distinct, observable_index = distinct_observables(observables)
-        rows, row_index = np.unique(values, axis=0, return_inverse=True)
-        simulator = self._estimator.simulator(circuit, distinct, [True] * circuit.num_parameters)
-        inputs = torch.as_tensor(rows, dtype=torch.float64).requires_grad_()
+    def _gradients(self, batch: _Batch) -> tuple[np.ndarray, np.ndarray, _Evaluation]:
+        circuit = batch.circuit
+        observables = check_observables(batch.observables, circuit.num_qubits)
+        simulator = self._estimator.simulator(circuit, observables, [True] * circuit.num_parameters)
+        inputs = torch.as_tensor(batch.rows, dtype=torch.float64).requires_grad_()
         expectations = simulator.expectations(inputs, torch.zeros(0, dtype=torch.float64))
         (jacobians,) = torch_jacobians(expectations, [inputs])
-        return jacobians.transpose(1, 0, 2), row_index.reshape(-1), observable_index
-
-    def _run(
-        self,
-        circuits: Sequence[QuantumCircuit],
-        observables: Sequence[BaseOperator],
-        parameter_values: Sequence[Sequence[float]] | np.ndarray,
-        parameters: Sequence[Sequence[Parameter]],
-        **options,
-    ) -> EstimatorGradientResult:
-        """Gradients of ``<observables[i]>`` on ``circuits[i]`` at ``parameter_values[i]``
-        with respect to ``parameters[i]``."""
-        gradients: list[np.ndarray | None] = [None] * len(circuits)
-        for members in group_by_circuit(circuits):
-            circuit = circuits[members[0]]
-            values = np.array([parameter_values[i] for i in members], dtype=np.float64)
-            if not np.all(np.isfinite(values)):
-                raise ValueError("parameter values contain NaN or infinite values")
-            checked = check_observables([observables[i] for i in members], circuit.num_qubits)
-            jacobians, rows, kinds = self._gradients_of(circuit, checked, values)
-            position_of = {parameter: i for i, parameter in enumerate(circuit.parameters)}
-            for offset, position in enumerate(members):
-                wanted = [position_of[parameter] for parameter in parameters[position]]
-                gradients[position] = jacobians[kinds[offset], rows[offset], wanted]
-        metadata = [{"parameters": list(parameters_)} for parameters_ in parameters]
-        return EstimatorGradientResult(
-            gradients=gradients, metadata=metadata, options=Options(**options)
-        )
+        column = {parameter: i for i, parameter in enumerate(circuit.parameters)}
+        wanted = [column[parameter] for parameter in batch.parameters]
+        gradients = jacobians.transpose(1, 0, 2)[..., wanted]
+        values = expectations.detach().cpu().numpy().T[..., None]
+        exact = _Evaluation(evs=values, stds=np.zeros_like(values))
+        return gradients, np.zeros_like(gradients), exact

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
-from qiskit.circuit import Parameter, QuantumCircuit
-from qiskit.quantum_info import SparsePauliOp
 
-from qmnist_qiskit.engines.base import EngineQNN
+from qmnist_qiskit.engines.base import CircuitQNN
 from qmnist_qiskit.engines.statevector.simulator import StatevectorSimulator
 
 
-class StatevectorQNN(EngineQNN):
+class StatevectorQNN(CircuitQNN):
     """Exact expectation values of ``observables`` with exact gradients, as a QNN.
 
     A torch-native engine (:class:`~qmnist_qiskit.engines.base.EngineQNN`):
@@ -23,109 +19,10 @@ class StatevectorQNN(EngineQNN):
     Parameters
     ----------
     circuit : QuantumCircuit
-        Unitary parameterised circuit.
+        Unitary parameterised circuit (no measurements, resets or classical control).
     input_params, weight_params : sequence of Parameter
         Together, all of the circuit's parameters, in the column order of ``input_data``
         and ``weights``.
-    observables : sequence of SparsePauliOp
-        One output per observable.
-    input_gradients : bool
-        Whether ``backward`` also returns gradients with respect to the inputs.
-    dtype, device, max_memory_bytes
-        Passed to :class:`StatevectorSimulator`.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from qmnist_qiskit.circuits import seed_circuit
-    >>> qnn = StatevectorQNN(*seed_circuit(2))
-    >>> qnn.forward(np.array([[np.pi, 0.0]]), np.zeros(4)).round(12).tolist()
-    [[-1.0, -1.0]]
-    >>> _, weight_grad = qnn.backward(np.array([[0.3, 0.1]]), np.zeros(4))
-    >>> weight_grad.shape
-    (1, 2, 4)
-    """
-
-    native_torch = True
-
-    def __init__(
-        self,
-        circuit: QuantumCircuit,
-        input_params: Sequence[Parameter],
-        weight_params: Sequence[Parameter],
-        observables: Sequence[SparsePauliOp],
-        *,
-        input_gradients: bool = False,
-        dtype: str | torch.dtype = "complex128",
-        device: str | torch.device = "cpu",
-        max_memory_bytes: int | None = None,
-    ) -> None:
-        self._simulator = StatevectorSimulator(
-            circuit,
-            observables,
-            input_params=input_params,
-            weight_params=weight_params,
-            dtype=dtype,
-            device=device,
-            max_memory_bytes=max_memory_bytes,
-        )
-        self._circuit = circuit
-        self._input_params = list(input_params)
-        self._weight_params = list(weight_params)
-        self._observables = list(observables)
-        self._declare_shapes(
-            len(self._input_params),
-            len(self._weight_params),
-            len(self._observables),
-            input_gradients,
-        )
-
-    @property
-    def simulator(self) -> StatevectorSimulator:
-        """The simulator that evaluates the circuit."""
-        return self._simulator
-
-    @property
-    def circuit(self) -> QuantumCircuit:
-        return self._circuit
-
-    @property
-    def input_params(self) -> list[Parameter]:
-        return list(self._input_params)
-
-    @property
-    def weight_params(self) -> list[Parameter]:
-        return list(self._weight_params)
-
-    @property
-    def observables(self) -> list[SparsePauliOp]:
-        return list(self._observables)
-
-    def torch_forward(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """Expectations ``(B, num_observables)``, differentiable with respect to both
-        ``inputs`` ``(B, num_inputs)`` and ``weights`` ``(num_weights,)``."""
-        return self._simulator.expectations(inputs, weights)
-
-
-def make_statevector_qnn(
-    circuit: QuantumCircuit,
-    input_params: Sequence[Parameter],
-    weight_params: Sequence[Parameter],
-    observables: Sequence[SparsePauliOp],
-    *,
-    input_gradients: bool = False,
-    dtype: str | torch.dtype = "complex128",
-    device: str | torch.device = "cpu",
-    max_memory_bytes: int | None = None,
-) -> StatevectorQNN:
-    """The ``engine="statevector"`` factory of :func:`qmnist_qiskit.make_qnn`.
-
-    Parameters
-    ----------
-    circuit : QuantumCircuit
-        Unitary parameterised circuit (no measurements, resets or classical control).
-    input_params, weight_params : sequence of Parameter
-        The data parameters and the trainable parameters.
     observables : sequence of SparsePauliOp
         Hermitian observables, one output each.
     input_gradients : bool
@@ -138,27 +35,53 @@ def make_statevector_qnn(
     max_memory_bytes : int, optional
         Memory bound for one call; batches are split into chunks to respect it.
 
-    Returns
-    -------
-    StatevectorQNN
-
     Examples
     --------
+    >>> import numpy as np
     >>> import torch
     >>> from qmnist_qiskit.circuits import seed_circuit
-    >>> qnn = make_statevector_qnn(*seed_circuit(3))
-    >>> weights = torch.zeros(6, dtype=torch.float64, requires_grad=True)
-    >>> scores = qnn.torch_forward(torch.zeros(4, 3, dtype=torch.float64), weights)
+    >>> qnn = StatevectorQNN(*seed_circuit(2))
+    >>> qnn.forward(np.array([[np.pi, 0.0]]), np.zeros(4)).round(12).tolist()
+    [[-1.0, -1.0]]
+    >>> _, weight_grad = qnn.backward(np.array([[0.3, 0.1]]), np.zeros(4))
+    >>> weight_grad.shape
+    (1, 2, 4)
+    >>> weights = torch.zeros(4, dtype=torch.float64, requires_grad=True)
+    >>> scores = qnn.torch_forward(torch.zeros(3, 2, dtype=torch.float64), weights)
     >>> scores.shape, scores.dtype
-    (torch.Size([4, 3]), torch.float64)
+    (torch.Size([3, 2]), torch.float64)
     """
-    return StatevectorQNN(
-        circuit,
-        input_params,
-        weight_params,
-        observables,
-        input_gradients=input_gradients,
-        dtype=dtype,
-        device=device,
-        max_memory_bytes=max_memory_bytes,
-    )
+
+    native_torch = True
+
+    def _setup(
+        self,
+        *,
+        dtype: str | torch.dtype = "complex128",
+        device: str | torch.device = "cpu",
+        max_memory_bytes: int | None = None,
+    ) -> None:
+        self._simulator = StatevectorSimulator(
+            self._circuit,
+            self._observables,
+            input_params=self._input_params,
+            weight_params=self._weight_params,
+            dtype=dtype,
+            device=device,
+            max_memory_bytes=max_memory_bytes,
+        )
+
+    @property
+    def simulator(self) -> StatevectorSimulator:
+        """The simulator that evaluates the circuit."""
+        return self._simulator
+
+    def torch_forward(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Expectations ``(B, num_observables)``, differentiable with respect to both
+        ``inputs`` ``(B, num_inputs)`` and ``weights`` ``(num_weights,)`` or
+        ``(B, num_weights)``."""
+        return self._simulator.expectations(inputs, weights)
+
+
+make_statevector_qnn = StatevectorQNN
+"""The ``engine="statevector"`` factory of :func:`qmnist_qiskit.make_qnn`: the class itself."""
