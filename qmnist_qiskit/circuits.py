@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from qiskit.circuit import ParameterVector, QuantumCircuit
@@ -25,6 +26,11 @@ from qiskit.quantum_info import SparsePauliOp
 ENTANGLEMENTS = ("linear", "circular", "full")
 ROTATIONS = ("rx", "ry", "rz")
 ENCODINGS = ("wrap", "dense")
+MAX_GATES = 50_000
+"""The most gates a built-in circuit may have: checked before building, so an absurd request
+(``encoder=None`` on raw 784-pixel rows in a dense circuit, ``reps=1000000`` in a model file)
+fails at once. A dense circuit of 6,087 gates compiles in about 1.2 s on the statevector
+engine and costs about 10 times the default model per sample."""
 
 
 class CircuitSpec(NamedTuple):
@@ -103,6 +109,33 @@ def _check_options(
         )
 
 
+def layered_gate_count(
+    n_qubits: int,
+    reps: int,
+    n_features: int,
+    reupload: bool = True,
+    entanglement: str = "linear",
+    n_rotations: int = 2,
+    encoding: str = "wrap",
+) -> int:
+    """Gates of :func:`layered_circuit` with these options, counted without building it.
+
+    Examples
+    --------
+    >>> layered_gate_count(10, 3, 20, encoding="dense")  # the classifier's default circuit
+    687
+    """
+    per_encoding = n_features * n_qubits if encoding == "dense" else n_features
+    encodings = reps if reupload else 1
+    pairs = {
+        "linear": n_qubits - 1,
+        "circular": n_qubits if n_qubits > 2 else n_qubits - 1,
+        "full": n_qubits * (n_qubits - 1) // 2,
+    }[entanglement]
+    per_layer = pairs + n_rotations * n_qubits
+    return encodings * per_encoding + reps * per_layer
+
+
 def layered_circuit(
     n_qubits: int = 10,
     reps: int = 2,
@@ -172,8 +205,18 @@ def layered_circuit(
     n_features = n_qubits if n_features is None else n_features
     rotations = tuple(rotations)
     _check_options(n_qubits, reps, n_features, entanglement, rotations, encoding, input_center)
-    plan = _encoding_layer(n_qubits, n_features, encoding)
     encodings = reps if reupload else 1
+    n_gates = layered_gate_count(
+        n_qubits, reps, n_features, reupload, entanglement, len(rotations), encoding
+    )
+    if n_gates > MAX_GATES:
+        raise ValueError(
+            f"the circuit would have {n_gates:,} gates ({n_qubits} qubits, {reps} layers, "
+            f"{n_features} features, {encoding} encoding); at most {MAX_GATES:,} are built: "
+            "use fewer layers or features (reduce the inputs with an encoder such as "
+            "encoder='pca' or 'autoencoder')"
+        )
+    plan = _encoding_layer(n_qubits, n_features, encoding)
     n_scales = len(plan) * encodings if input_scaling else 0
     n_weights = n_scales + reps * len(rotations) * n_qubits
     inputs = ParameterVector("x", n_features)
@@ -231,12 +274,96 @@ def seed_circuit(n_qubits: int = 10) -> CircuitSpec:
     >>> [op.paulis[0].to_label() for op in obs]
     ['IIZ', 'IZI', 'ZII']
     """
-    spec = layered_circuit(n_qubits, reps=1, rotations=("rx", "ry"), entanglement="linear")
-    spec.circuit.name = f"seed_{n_qubits}q"
-    return spec
+    return preset_circuit("seed", n_qubits)
 
 
-PRESETS = ("seed", "layered", "reupload", "dense")
+@dataclass(frozen=True)
+class Preset:
+    """A named circuit recipe: :func:`layered_circuit` options, and the number of features
+    it takes by default.
+
+    ``uses_reps=False`` (the seed circuit) builds one layer whatever ``reps`` says, with
+    linear entanglement and one feature per wire.
+    """
+
+    name: str
+    description: str
+    options: dict = field(default_factory=dict)
+    features_per_qubit: int = 1
+    uses_reps: bool = True
+
+    def default_n_features(self, n_qubits: int) -> int:
+        """The features the classifier's built-in encoders make for this preset by default."""
+        return self.features_per_qubit * n_qubits
+
+    def layered_arguments(
+        self, n_qubits: int, reps: int, n_features: int | None, entanglement: str
+    ) -> dict:
+        """The :func:`layered_circuit` arguments of this preset."""
+        if not self.uses_reps:
+            if n_features not in (None, n_qubits):
+                raise ValueError(
+                    f"the {self.name} circuit encodes one feature per wire: "
+                    f"n_features={n_features} != n_qubits={n_qubits}"
+                )
+            return {"n_qubits": n_qubits, "reps": 1, "n_features": n_qubits} | self.options
+        return {
+            "n_qubits": n_qubits,
+            "reps": reps,
+            "n_features": n_features,
+            "entanglement": entanglement,
+        } | self.options
+
+
+_PRESETS = {
+    preset.name: preset
+    for preset in (
+        Preset(
+            "seed",
+            "the original forum circuit (reps and entanglement are ignored)",
+            {"rotations": ("rx", "ry"), "entanglement": "linear"},
+            uses_reps=False,
+        ),
+        Preset(
+            "layered",
+            "layered_circuit with encoding in the first layer only",
+            {"reupload": False},
+        ),
+        Preset(
+            "reupload",
+            "data re-uploading in every layer with trainable input scaling and RY/RZ rotations",
+            {"reupload": True, "input_scaling": True, "rotations": ("ry", "rz")},
+        ),
+        Preset(
+            "dense",
+            "as reupload, but every wire encodes every feature in every layer, each encoding "
+            "with its own trainable scale, the features centred on pi/2; the encoders make "
+            "2 features per wire by default (every wire meets all of them)",
+            {
+                "reupload": True,
+                "input_scaling": True,
+                "rotations": ("ry", "rz"),
+                "encoding": "dense",
+                "input_center": math.pi / 2,
+            },
+            features_per_qubit=2,
+        ),
+    )
+}
+PRESETS = tuple(_PRESETS)
+
+
+def get_preset(name: str) -> Preset:
+    """The :class:`Preset` called ``name``; :class:`ValueError` naming the presets otherwise.
+
+    Examples
+    --------
+    >>> get_preset("dense").default_n_features(10)
+    20
+    """
+    if not isinstance(name, str) or name not in _PRESETS:
+        raise ValueError(f"unknown ansatz {name!r}; choose one of {PRESETS}")
+    return _PRESETS[name]
 
 
 def preset_circuit(
@@ -258,31 +385,15 @@ def preset_circuit(
       expected in the encoders' range ``[0, pi]``, are centred (``input_center=pi / 2``;
       uncentred, the classifier's default reached 47% test accuracy instead of 90%,
       ``benchmarks/bench_accuracy.py``).
+
+    The recipes live in one table (:func:`get_preset`). Circuits of more than
+    :data:`MAX_GATES` gates are refused before building (see :func:`layered_circuit`).
     """
+    preset = get_preset(name)
+    spec = layered_circuit(**preset.layered_arguments(n_qubits, reps, n_features, entanglement))
     if name == "seed":
-        if n_features not in (None, n_qubits):
-            raise ValueError(
-                f"the seed circuit encodes one feature per wire: n_features={n_features} "
-                f"!= n_qubits={n_qubits}"
-            )
-        return seed_circuit(n_qubits)
-    if name == "layered":
-        return layered_circuit(
-            n_qubits, reps, n_features=n_features, reupload=False, entanglement=entanglement
-        )
-    if name in ("reupload", "dense"):
-        return layered_circuit(
-            n_qubits,
-            reps,
-            n_features=n_features,
-            reupload=True,
-            input_scaling=True,
-            entanglement=entanglement,
-            rotations=("ry", "rz"),
-            encoding="dense" if name == "dense" else "wrap",
-            input_center=math.pi / 2 if name == "dense" else 0.0,
-        )
-    raise ValueError(f"unknown ansatz {name!r}; choose one of {PRESETS}")
+        spec.circuit.name = f"seed_{n_qubits}q"
+    return spec
 
 
 def input_scale_mask(spec: CircuitSpec) -> list[bool]:

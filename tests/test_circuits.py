@@ -5,7 +5,11 @@ import pytest
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
 from qmnist_qiskit.circuits import (
+    MAX_GATES,
+    PRESETS,
+    get_preset,
     input_scale_mask,
+    layered_gate_count,
     layered_circuit,
     preset_circuit,
     seed_circuit,
@@ -283,3 +287,46 @@ def test_drawings():
     assert "Rx(x[0])" in text and "Ry(θ[5])" in text
     figure = circuit.draw("mpl")
     assert figure.axes
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("entanglement", ["linear", "circular", "full"])
+@pytest.mark.parametrize(
+    ("n_qubits", "reps", "n_features"), [(1, 1, 1), (2, 3, 2), (3, 2, 5), (5, 2, 7)]
+)
+def test_gate_count_matches_the_built_circuit(preset, entanglement, n_qubits, reps, n_features):
+    if preset == "seed":
+        n_features = n_qubits
+    arguments = get_preset(preset).layered_arguments(n_qubits, reps, n_features, entanglement)
+    spec = preset_circuit(preset, n_qubits, reps, n_features=n_features, entanglement=entanglement)
+    count = layered_gate_count(
+        arguments["n_qubits"],
+        arguments["reps"],
+        arguments["n_features"],
+        arguments.get("reupload", True),
+        arguments.get("entanglement", "linear"),
+        len(arguments.get("rotations", ("rx", "ry"))),
+        arguments.get("encoding", "wrap"),
+    )
+    assert count == len(spec.circuit.data)
+
+
+@pytest.mark.parametrize(
+    ("n_qubits", "reps", "n_features"), [(10, 1_000_000, 20), (10**6, 1, None), (24, 100, 256)]
+)
+def test_oversized_circuits_are_refused_before_building(n_qubits, reps, n_features):
+    with pytest.raises(ValueError, match=r"gates .* at most 50,000"):
+        preset_circuit("dense", n_qubits, reps, n_features=n_features)
+
+
+def test_largest_allowed_circuit_builds():
+    # 10 qubits, 2 layers, 2,490 features per wire sweep: 49,800 + 2 x 29 = 49,858 gates.
+    assert layered_gate_count(10, 2, 2490, encoding="dense", reupload=True) <= MAX_GATES
+    spec = preset_circuit("dense", 10, 2, n_features=2490)
+    assert len(spec.circuit.data) == 49_858
+
+
+def test_preset_defaults_live_with_the_presets():
+    assert [get_preset(name).default_n_features(10) for name in PRESETS] == [10, 10, 10, 20]
+    with pytest.raises(ValueError, match="unknown ansatz 'deep'"):
+        get_preset("deep")
