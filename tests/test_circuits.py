@@ -9,8 +9,8 @@ from qmnist_qiskit.circuits import (
     PRESETS,
     get_preset,
     input_scale_mask,
-    layered_gate_count,
     layered_circuit,
+    layered_gate_count,
     preset_circuit,
     seed_circuit,
 )
