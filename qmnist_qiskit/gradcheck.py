@@ -5,9 +5,9 @@ For a circuit preset, a batch of random inputs, weights and labels, each engine 
 scores). The statevector engine in complex128 is the reference. Exact engines must agree with
 it to ``exact_tolerance`` (1e-8); shot engines within ``shot_sigmas`` (5) standard errors.
 
-Exact engines are differentiated the way the classifier trains: through
-:func:`~qmnist_qiskit.engines.qnn_torch_forward` and torch autograd (their native
-``torch_forward`` where they have one). Shot engines report their standard errors (Aer's
+The rows are the engine variants of :mod:`qmnist_qiskit.engines.registry`. Exact engines are
+differentiated the way the classifier trains: through each engine's ``torch_forward`` and torch
+autograd (:func:`~qmnist_qiskit.engines.qnn_torch_forward`). Shot engines report their standard errors (Aer's
 ``forward_with_std`` / ``backward_with_std``), propagated into the loss gradient as described in
 :func:`gradcheck`.
 """
