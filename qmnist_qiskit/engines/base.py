@@ -192,8 +192,8 @@ class EngineQNN(NeuralNetwork):
         Returns
         -------
         Tensor of shape (B, n_out)
-            In the dtype of ``weights`` for numpy engines; the engine's own real dtype for
-            torch-native ones.
+            Real numbers: in the dtype of ``weights`` for numpy engines; torch-native engines
+            state theirs (the statevector engine's follows its ``dtype`` option).
         """
         if self.native_torch:
             raise NotImplementedError(f"{type(self).__name__} must implement torch_forward")
