@@ -42,6 +42,8 @@ def without_pennylane(monkeypatch: pytest.MonkeyPatch) -> None:
 def two_torch_threads():
     """Torch set to two threads for the test (restored after): the count the estimators'
     ``n_threads`` must leave as it found it."""
+    import torch
+
     previous = torch.get_num_threads()
     torch.set_num_threads(2)
     yield 2
