@@ -1,24 +1,176 @@
-"""The ``qmnist`` command: train, search, evaluate, gradcheck, benchmark, report."""
+"""The ``qmnist`` command: train, search, evaluate, gradcheck, benchmark, report.
+
+How a command ends when something goes wrong:
+
+* Every error is one line on stderr and a non-zero exit status: ``qmnist COMMAND: error: ...``
+  for a bad option (checked by the parser, before anything runs), ``qmnist: error: ...``
+  for any other failure (exit status 2), and ``qmnist: error: internal error (TYPE): ...``
+  for an exception of a type the package does not raise on purpose (exit status 1).
+  ``qmnist --debug`` or ``QMNIST_DEBUG=1`` lets such exceptions raise with their traceback.
+  Warnings are one line too: ``qmnist: warning: ...``.
+* ``train`` and ``search`` check their estimator's parameters, then the output directory
+  (creatable, writable, not a file), before loading any data.
+* Ctrl-C prints ``qmnist: interrupted`` on stderr and exits with status 130, at any stage.
+  Ctrl-C during training stops it and first writes the model as trained so far, its metrics
+  (``"interrupted": true``) and history, saying so on stdout; at any other stage nothing more
+  is written. Every file is written whole or not at all (:mod:`qmnist_qiskit.files`), so a
+  second Ctrl-C while writing leaves each output complete or absent. In ``search``, Ctrl-C
+  stops the whole search, not only the fit that is running.
+* If the trained model cannot be written to ``--output``, it is saved in a fresh directory
+  ``qmnist-model-*`` of the system's temporary directory (``$TMPDIR``, else ``/tmp``) and
+  the error says where.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
+import signal
 import sys
+import tempfile
+import threading
 import time
-from collections.abc import Sequence
-from contextlib import nullcontext
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
 from qmnist_qiskit.circuits import ENTANGLEMENTS, PRESETS
-from qmnist_qiskit.engines import ENGINES
+from qmnist_qiskit.encoders import ENCODER_NAMES
+from qmnist_qiskit.engines import ENGINES, check_engine_options
 from qmnist_qiskit.exceptions import QMNISTError
+from qmnist_qiskit.files import atomic_path, check_writable, write_text
 from qmnist_qiskit.persistence import MODEL_FILE
 from qmnist_qiskit.readout import READOUTS
-from qmnist_qiskit.training import LR_SCHEDULES
+from qmnist_qiskit.training import LR_SCHEDULES, OPTIMIZERS
+
+DEFAULT_RANDOM_STATE = 0
+"""The CLI's ``--random-state``: a run repeats unless told otherwise (the estimator's default,
+``None``, draws a fresh seed)."""
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT), as shells report it."""
+TRAIN_OUTPUTS = (MODEL_FILE, "metrics.json", "history.json", "loss_curve.png")
+SEARCH_OUTPUTS = ("cv_results.csv", "search_scores.png")
+REPORT_OUTPUTS = (
+    "training_curves.png",
+    "confusion_matrix.png",
+    "circuit.png",
+    "engine_speed.png",
+    "report.md",
+)
+
+_NO_ENCODER = "none"
+_FINE_TUNE = {"auto": "auto", "true": True, "false": False}
+# numpy's and scikit-learn's seeds lie in [0, 2**32).
+_SEED_MAX = 2**32 - 1
+# Counts end up as numpy or torch int64.
+_COUNT_MAX = 2**63 - 1
+# Exceptions the package (and the libraries under it) raise for bad input or an environment
+# that cannot do what was asked; any other type is an internal error.
+_USER_ERRORS = (QMNISTError, ValueError, OSError)
+
+
+class _StopSearch(BaseException):
+    """Ctrl-C during ``search``: not a ``KeyboardInterrupt``, which a fit would take as
+    "stop training and keep the model" before the search went on with the next fit."""
+
+
+# -- option types: every bad value is one line from the parser, before anything runs ------------
+def _integer(low: int, high: int = _COUNT_MAX, *, none: bool = False) -> Callable[[str], int]:
+    if high == _COUNT_MAX:
+        wanted = {0: "a non-negative integer", 1: "a positive integer"}.get(
+            low, f"an integer >= {low}"
+        )
+    else:
+        wanted = f"an integer from {low} to {high}"
+    if none:
+        wanted += " or 'none'"
+
+    def parse(text: str) -> int | None:
+        if none and text.strip().lower() == "none":
+            return None
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive_int = _integer(1)
+_count_or_none = _integer(1, none=True)
+_seed = _integer(0, _SEED_MAX)
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return value
+
+
+def _n_jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value == 0 or abs(value) > _COUNT_MAX:
+        raise argparse.ArgumentTypeError(
+            f"expected a non-zero integer (-1: every core), got {text!r}"
+        )
+    return value
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Help that shows each option's default, unless it is None or False or the help already
+    speaks of it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            action.option_strings
+            and "default" not in text
+            and action.default not in (None, False, argparse.SUPPRESS)
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (``qmnist train: error: ...``), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
+
+
+# -- options ----------------------------------------------------------------------------------
+def _estimator_defaults() -> dict:
+    """``QuantumMNISTClassifier()``'s parameters: the CLI's defaults come from there, so that
+    the estimator is the one place where they are set."""
+    from qmnist_qiskit.classifier import QuantumMNISTClassifier
+
+    return QuantumMNISTClassifier().get_params(deep=False)
+
+
+def _text_of(value, mapping: dict) -> str:
+    """The command-line word of an estimator value (``None`` -> ``"none"``, ``True`` ->
+    ``"true"``)."""
+    return next(text for text, option in mapping.items() if option is value or option == value)
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -38,87 +190,125 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_train_options(parser: argparse.ArgumentParser) -> None:
+def _add_train_options(parser: argparse.ArgumentParser, defaults: dict) -> None:
     _add_training_data_options(parser, "qmnist-output")
     parser.add_argument(
-        "--n-test", type=int, help="use a stratified random subset of N test images"
+        "--n-test", type=_positive_int, help="use a stratified random subset of N test images"
     )
-    _add_estimator_options(parser)
+    _add_estimator_options(parser, defaults)
 
 
 def _add_training_data_options(parser: argparse.ArgumentParser, output: str) -> None:
     _add_data_options(parser)
-    parser.add_argument("--output", type=Path, default=Path(output), help="output directory")
     parser.add_argument(
-        "--n-train", type=int, help="use a stratified random subset of N training images"
+        "--output",
+        type=Path,
+        default=Path(output),
+        help="output directory (checked before anything runs, created when results are written)",
+    )
+    parser.add_argument(
+        "--n-train", type=_positive_int, help="use a stratified random subset of N training images"
     )
 
 
-def _add_estimator_options(parser: argparse.ArgumentParser) -> None:
+def _add_estimator_options(parser: argparse.ArgumentParser, defaults: dict) -> None:
+    """The options of ``QuantumMNISTClassifier``, with its defaults and the package's choices."""
+    encoders = {name: name for name in ENCODER_NAMES} | {_NO_ENCODER: None}
     model = parser.add_argument_group("model")
     model.add_argument(
         "--encoder",
-        choices=("autoencoder", "pca", "none"),
-        default="autoencoder",
+        choices=tuple(encoders),
+        default=_text_of(defaults["encoder"], encoders),
         help="image encoder (none: the data are already features)",
     )
-    model.add_argument("--n-qubits", type=int, default=10, help="wires of the circuit")
-    model.add_argument("--reps", type=int, default=3, help="circuit layers")
+    model.add_argument(
+        "--n-qubits", type=_positive_int, default=defaults["n_qubits"], help="wires of the circuit"
+    )
+    model.add_argument(
+        "--reps", type=_positive_int, default=defaults["reps"], help="circuit layers"
+    )
     model.add_argument(
         "--n-features",
-        type=int,
+        type=_positive_int,
+        default=defaults["n_features"],
         help="features the encoder makes (default: 2 x qubits for the dense preset, else qubits)",
     )
-    model.add_argument("--ansatz", choices=PRESETS, default="dense", help="circuit preset")
     model.add_argument(
-        "--entanglement", choices=ENTANGLEMENTS, default="linear", help="CNOT pattern"
+        "--ansatz", choices=PRESETS, default=defaults["ansatz"], help="circuit preset"
+    )
+    model.add_argument(
+        "--entanglement",
+        choices=ENTANGLEMENTS,
+        default=defaults["entanglement"],
+        help="CNOT pattern",
     )
     model.add_argument(
         "--readout",
         choices=READOUTS,
-        default="auto",
+        default=defaults["readout"],
         help="class scores from the wires: a learnable scale, or a linear map (auto: scale "
         "when qubits == classes)",
     )
     training = parser.add_argument_group("training")
     training.add_argument(
-        "--epochs", type=int, default=8, help="passes over the data (at most max-samples / n)"
+        "--epochs",
+        type=_positive_int,
+        default=defaults["epochs"],
+        help="passes over the data (at most max-samples / n)",
     )
     training.add_argument(
         "--max-samples",
         type=_count_or_none,
-        default=240_000,
+        default=defaults["max_samples"],
         help="samples one fit trains on at most, counting repeats ('none': no bound)",
     )
     training.add_argument(
         "--fine-tune",
-        choices=("auto", "true", "false"),
-        default="auto",
+        choices=tuple(_FINE_TUNE),
+        default=_text_of(defaults["fine_tune"], _FINE_TUNE),
         help="also train the autoencoder through the circuit (auto: from 20,000 images)",
     )
-    training.add_argument("--batch-size", type=int, default=256, help="mini-batch size")
-    training.add_argument("--learning-rate", type=float, default=0.15, help="optimiser step")
+    training.add_argument(
+        "--batch-size", type=_positive_int, default=defaults["batch_size"], help="mini-batch size"
+    )
+    training.add_argument(
+        "--learning-rate",
+        type=_positive_number,
+        default=defaults["learning_rate"],
+        help="optimiser step",
+    )
     training.add_argument(
         "--lr-schedule",
         choices=LR_SCHEDULES,
-        default="cosine",
+        default=defaults["lr_schedule"],
         help="learning-rate schedule over the fit's mini-batches",
     )
     training.add_argument(
-        "--optimizer", choices=("adam", "sgd", "rmsprop"), default="adam", help="torch optimiser"
+        "--optimizer",
+        choices=tuple(OPTIMIZERS),
+        default=defaults["optimizer"],
+        help="torch optimiser",
     )
     training.add_argument(
-        "--early-stopping", action="store_true", help="hold out 10%% and stop on no improvement"
+        "--early-stopping",
+        action=argparse.BooleanOptionalAction,
+        default=defaults["early_stopping"],
+        help="hold out 10%% and stop on no improvement",
     )
-    training.add_argument("--random-state", type=int, default=0, help="seed of everything")
+    training.add_argument(
+        "--random-state",
+        type=_seed,
+        default=DEFAULT_RANDOM_STATE,
+        help=f"seed of everything (default {DEFAULT_RANDOM_STATE}: runs repeat)",
+    )
     engine = parser.add_argument_group("engine")
     engine.add_argument(
-        "--engine", choices=ENGINES, default="statevector", help="simulator of the circuit"
+        "--engine", choices=ENGINES, default=defaults["engine"], help="simulator of the circuit"
     )
     engine.add_argument(
-        "--shots", type=int, help="shots per expectation (aer, pennylane); default exact"
+        "--shots", type=_positive_int, help="shots per expectation (aer, pennylane); default exact"
     )
-    engine.add_argument("--engine-seed", type=int, help="seed of the shot sampler")
+    engine.add_argument("--engine-seed", type=_seed, help="seed of the shot sampler")
     engine.add_argument(
         "--device",
         help="engine device: cpu/cuda (statevector), CPU/GPU (aer), a PennyLane device name",
@@ -126,6 +316,7 @@ def _add_estimator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+# -- data ---------------------------------------------------------------------------------------
 def _load(args: argparse.Namespace, subset: str) -> tuple[np.ndarray, np.ndarray]:
     from qmnist_qiskit.data import fetch_mnist, load_mnist
 
@@ -146,6 +337,14 @@ def _stratified_subset(
     return X_part, y_part
 
 
+def _load_subset(
+    args: argparse.Namespace, subset: str, size: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    X, y = _load(args, subset)
+    return _stratified_subset(X, y, size, args.random_state)
+
+
+# -- the estimator ------------------------------------------------------------------------------
 def _engine_options(args: argparse.Namespace) -> dict:
     options = {}
     if args.shots is not None:
@@ -162,22 +361,13 @@ def _n_threads(args: argparse.Namespace) -> int | None:
     return args.threads or None
 
 
-def _count_or_none(text: str) -> int | None:
-    """An integer option that also takes ``none``."""
-    if text == "none":
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer or 'none', got {text!r}") from None
-
-
 def _classifier(args: argparse.Namespace):
     """The estimator that the model, training and engine options describe, checked."""
     from qmnist_qiskit.classifier import QuantumMNISTClassifier
 
+    encoders = {name: name for name in ENCODER_NAMES} | {_NO_ENCODER: None}
     classifier = QuantumMNISTClassifier(
-        encoder=None if args.encoder == "none" else args.encoder,
+        encoder=encoders[args.encoder],
         n_qubits=args.n_qubits,
         n_features=args.n_features,
         reps=args.reps,
@@ -192,27 +382,69 @@ def _classifier(args: argparse.Namespace):
         batch_size=args.batch_size,
         epochs=args.epochs,
         max_samples=args.max_samples,
-        fine_tune={"auto": "auto", "true": True, "false": False}[args.fine_tune],
+        fine_tune=_FINE_TUNE[args.fine_tune],
         early_stopping=args.early_stopping,
         random_state=args.random_state,
         n_threads=_n_threads(args),
         verbose=0 if args.quiet else 1,
     )
     classifier._check_params()
+    # The engine's options too, before the data are loaded and the encoder is fitted.
+    check_engine_options(classifier.engine, classifier.engine_options)
     return classifier
 
 
-def _load_subset(
-    args: argparse.Namespace, subset: str, size: int | None
-) -> tuple[np.ndarray, np.ndarray]:
-    X, y = _load(args, subset)
-    return _stratified_subset(X, y, size, args.random_state)
+# -- outputs ------------------------------------------------------------------------------------
+def _check_output_dir(output: Path, names: Sequence[str]) -> None:
+    """:class:`QMNISTError` unless ``output`` is a directory where ``names`` can be written,
+    or one that can be created; nothing is created here."""
+    if str(output) == "":
+        raise QMNISTError("cannot write to '': the output directory name is empty")
+    if output.exists() and not output.is_dir():
+        raise QMNISTError(f"cannot write to {output}: it is a file, not a directory")
+    if output.is_dir():
+        for name in names:
+            check_writable(output / name)
+        return
+    ancestor = output.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise QMNISTError(f"cannot create {output}: {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise QMNISTError(f"cannot create {output}: no permission to write in {ancestor}")
 
 
+def _save_model(classifier, output: Path) -> Path:
+    """Save the trained model as ``output/model.safetensors``; if that fails, in a fresh
+    directory of the system's temporary directory, and raise a :class:`QMNISTError` that
+    says where it went."""
+    target = output / MODEL_FILE
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        return classifier.save(check_writable(target))
+    except Exception as exc:  # the model must survive any failure to write it
+        failure = f"cannot save the trained model to {target}: {_one_line(exc)}"
+    rescue = None
+    try:
+        rescue = Path(tempfile.mkdtemp(prefix="qmnist-model-")) / MODEL_FILE
+        classifier.save(rescue)
+    except Exception as exc:
+        where = "in the temporary directory" if rescue is None else f"to {rescue}"
+        raise QMNISTError(f"{failure}; saving it {where} failed too: {_one_line(exc)}") from exc
+    raise QMNISTError(f"{failure}; the trained model was saved to {rescue} instead")
+
+
+def _write_json(path: Path, value) -> None:
+    write_text(path, json.dumps(value, indent=2) + "\n")
+
+
+# -- commands -----------------------------------------------------------------------------------
 def _train(args: argparse.Namespace) -> int:
     from qmnist_qiskit.parallel import process_group_from_env
 
     classifier = _classifier(args)
+    _check_output_dir(args.output, TRAIN_OUTPUTS)
     # Under torchrun: every rank trains its share of each mini-batch, only rank 0 reports.
     with process_group_from_env(args.device) as ranks:
         # With --download, one process per node fills the cache; the others then read it.
@@ -237,28 +469,61 @@ def _train_and_report(
 ) -> int:
     from qmnist_qiskit.plots import save_figure, training_curves
 
-    args.output.mkdir(parents=True, exist_ok=True)
-    print(f"training on {len(X_train)} images, testing on {len(X_test)}")
+    print(f"training on {len(X_train)} images, testing on {len(X_test)}", flush=True)
     start = time.perf_counter()
     classifier.fit(X_train, y_train)
     seconds = time.perf_counter() - start
+    interrupted = bool(classifier.interrupted_)
+    if interrupted:
+        print(
+            f"training interrupted after {classifier.n_iter_} epoch(s): "
+            "saving the model as trained so far",
+            flush=True,
+        )
+    # The model first: it is what a second Ctrl-C, or a failure while scoring, would lose.
+    model_path = _save_model(classifier, args.output)
+    print(f"saved the model to {model_path}", flush=True)
     metrics = {
         "train_accuracy": float(classifier.score(X_train, y_train)),
         "test_accuracy": float(classifier.score(X_test, y_test)),
         "fit_seconds": seconds,
         "n_train": len(X_train),
         "n_test": len(X_test),
-        "interrupted": classifier.interrupted_,
+        "epochs": classifier.n_iter_,
+        "interrupted": interrupted,
     }
-    classifier.save(args.output / MODEL_FILE)
-    (args.output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    (args.output / "history.json").write_text(json.dumps(classifier.history_, indent=2) + "\n")
-    save_figure(training_curves(classifier.history_), args.output / "loss_curve.png")
+    _write_json(args.output / "metrics.json", metrics)
+    _write_json(args.output / "history.json", classifier.history_)
+    written = "metrics.json, history.json"
+    # An interrupt in the first epoch leaves no epoch to draw.
+    if classifier.history_:
+        save_figure(training_curves(classifier.history_), args.output / "loss_curve.png")
+        written += ", loss_curve.png"
     print(f"fit: {seconds:.1f} s")
     print(f"train accuracy: {metrics['train_accuracy']:.4f}")
     print(f"test accuracy:  {metrics['test_accuracy']:.4f}")
-    print(f"saved model, metrics, history and loss_curve.png to {args.output}")
+    print(f"saved {written} to {args.output}", flush=True)
+    if interrupted:
+        return _interrupted()
     return 0
+
+
+@contextmanager
+def _ctrl_c_stops_the_search() -> Iterator[None]:
+    """Ctrl-C raises :class:`_StopSearch` in the block (main thread only: elsewhere Python
+    cannot take signals), so that it ends the search instead of one fit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise _StopSearch
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -268,10 +533,9 @@ def _search(args: argparse.Namespace) -> int:
     # Progress bars of fits running side by side, in other processes, would only interleave.
     estimator = _classifier(args).set_params(verbose=0)
     grid = parameter_grid(args.param, estimator)
-    if args.cv < 2:
-        raise ValueError(f"--cv must be at least 2, got {args.cv}")
+    _check_output_dir(args.output, SEARCH_OUTPUTS)
     n_jobs = args.n_jobs if args.n_jobs is not None else (1 if args.scheduler is None else -1)
-    with dask_backend(args.scheduler) as client:
+    with _ctrl_c_stops_the_search(), dask_backend(args.scheduler) as client:
         X, y = _load_subset(args, "train", args.n_train)
         candidates = math.prod(len(values) for values in grid.values())
         where = "here" if client is None else f"on the Dask cluster at {args.scheduler}"
@@ -280,7 +544,8 @@ def _search(args: argparse.Namespace) -> int:
         search = grid_search(estimator, grid, X, y, cv=args.cv, n_jobs=n_jobs)
     seconds = time.perf_counter() - start
     args.output.mkdir(parents=True, exist_ok=True)
-    results_frame(search.cv_results_).to_csv(args.output / "cv_results.csv", index=False)
+    with atomic_path(args.output / "cv_results.csv") as partial:
+        results_frame(search.cv_results_).to_csv(partial, index=False)
     save_figure(search_scores(search.cv_results_, list(grid)), args.output / "search_scores.png")
     print(f"search: {seconds:.1f} s")
     best = " ".join(f"{name}={value}" for name, value in search.best_params_.items())
@@ -318,13 +583,11 @@ def _gradcheck(args: argparse.Namespace) -> int:
         shots=args.shots,
     )
     print(report.to_text())
-    return 0 if report.ok else 1
-
-
-def _check_writable_parent(path: Path) -> None:
-    # Before minutes of timing, not after.
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"cannot write {path}: no such directory {path.parent}")
+    if not report.ok:
+        return _error(
+            "gradcheck: the engines' gradients disagree beyond tolerance (table above)", 1
+        )
+    return 0
 
 
 def _benchmark(args: argparse.Namespace) -> int:
@@ -332,7 +595,8 @@ def _benchmark(args: argparse.Namespace) -> int:
     from qmnist_qiskit.speed import engine_timings, timings_chart, timings_table
 
     if args.plot is not None:
-        _check_writable_parent(args.plot)
+        # Before minutes of timing, not after.
+        check_writable(args.plot)
     rows = engine_timings(
         n_qubits=args.n_qubits,
         batch_size=args.batch_size,
@@ -353,6 +617,11 @@ def _benchmark(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from qmnist_qiskit.report import write_report
 
+    model = args.model_dir / MODEL_FILE
+    if not model.is_file():
+        raise QMNISTError(f"{model}: no such model file (the output directory of qmnist train)")
+    for name in REPORT_OUTPUTS:
+        check_writable(args.model_dir / name)
     timings = None
     if args.benchmark:
         from qmnist_qiskit.speed import engine_timings
@@ -366,31 +635,48 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``qmnist`` (also ``python -m qmnist_qiskit``)."""
-    parser = argparse.ArgumentParser(
+    """The argument parser of ``qmnist`` (also ``python -m qmnist_qiskit``).
+
+    The model and training options take their defaults from ``QuantumMNISTClassifier()``
+    (``--random-state`` excepted: 0, so that runs repeat) and their choices from the
+    package's own lists.
+    """
+    defaults = _estimator_defaults()
+    parser = _Parser(
         prog="qmnist",
+        formatter_class=_Formatter,
         description="Train and check quantum MNIST classifiers built on Qiskit circuits.",
     )
+    cpus = os.cpu_count() or 1
     parser.add_argument(
         "--threads",
-        type=int,
-        default=1,
-        help="torch threads while the command runs, the estimators' n_threads (default 1: "
-        "on a 2-core machine with anything else running, torch's OpenMP threads wait for "
-        "each other and 1 thread measured 4-8x faster; 0 keeps torch's own default)",
+        type=_integer(0, cpus),
+        default=defaults["n_threads"] or 0,
+        help="torch threads while the command runs, the estimators' n_threads, at most the "
+        f"{cpus} CPUs here (default %(default)s: on a 2-core machine with anything else "
+        "running, torch's OpenMP threads wait for each other and 1 thread measured 4-8x "
+        "faster; 0 keeps torch's own default)",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="let an error raise with its traceback instead of one line (also QMNIST_DEBUG=1)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train = commands.add_parser(
         "train",
+        formatter_class=_Formatter,
         help="train a classifier (default: embedded data, statevector engine)",
         description="Train QuantumMNISTClassifier, print train/test accuracy, save the model "
-        "(model.safetensors), metrics.json, history.json and loss_curve.png in --output.",
+        "(model.safetensors), metrics.json, history.json and loss_curve.png in --output. "
+        "Ctrl-C stops training and saves the model as trained so far (exit status 130).",
     )
-    _add_train_options(train)
+    _add_train_options(train, defaults)
     train.set_defaults(handler=_train)
 
     search = commands.add_parser(
         "search",
+        formatter_class=_Formatter,
         help="cross-validated grid search over the classifier's parameters, here or on Dask",
         description="Grid search with GridSearchCV: every --param NAME=V1,V2,... is a grid "
         "axis over the estimator that the other options describe. Fits run in local processes "
@@ -399,7 +685,7 @@ def build_parser() -> argparse.ArgumentParser:
         "parameters.",
     )
     _add_training_data_options(search, "qmnist-search")
-    _add_estimator_options(search)
+    _add_estimator_options(search, defaults)
     grid = search.add_argument_group("search")
     grid.add_argument(
         "--param",
@@ -409,10 +695,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="a parameter of QuantumMNISTClassifier and its values (ints, floats, None, "
         "true/false or text), e.g. --param reps=1,2,3 --param learning_rate=0.05,0.15; repeat",
     )
-    grid.add_argument("--cv", type=int, default=3, help="cross-validation folds")
+    grid.add_argument("--cv", type=_integer(2), default=3, help="cross-validation folds")
     grid.add_argument(
         "--n-jobs",
-        type=int,
+        type=_n_jobs,
         help="fits at once (-1: every core, or every worker of the cluster); default 1 here, "
         "-1 with --scheduler",
     )
@@ -424,7 +710,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.set_defaults(handler=_search)
 
-    evaluate = commands.add_parser("evaluate", help="accuracy of a saved model")
+    evaluate = commands.add_parser(
+        "evaluate", help="accuracy of a saved model", formatter_class=_Formatter
+    )
     evaluate.add_argument("model", type=Path, help="model file or the output directory of train")
     evaluate.add_argument(
         "--subset", choices=("train", "test"), default="test", help="which images to score"
@@ -434,30 +722,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser(
         "gradcheck",
+        formatter_class=_Formatter,
         help="compare the loss gradient of every engine available here",
         description="Exit status 1 when exact engines differ by more than 1e-8 or shot "
         "engines by more than 5 standard errors.",
     )
     check.add_argument("--preset", choices=PRESETS, default="seed", help="circuit preset")
-    check.add_argument("--n-qubits", type=int, default=10, help="wires of the circuit")
-    check.add_argument("--reps", type=int, default=2, help="layers (layered presets)")
-    check.add_argument("--batch-size", type=int, default=4, help="images in the loss")
-    check.add_argument("--seed", type=int, default=0, help="seed of inputs, weights, labels")
-    check.add_argument("--shots", type=int, default=4096, help="shots of the shot engines")
+    check.add_argument("--n-qubits", type=_positive_int, default=10, help="wires of the circuit")
+    check.add_argument("--reps", type=_positive_int, default=2, help="layers (layered presets)")
+    check.add_argument("--batch-size", type=_positive_int, default=4, help="images in the loss")
+    check.add_argument("--seed", type=_seed, default=0, help="seed of inputs, weights, labels")
+    check.add_argument(
+        "--shots", type=_positive_int, default=4096, help="shots of the shot engines"
+    )
     check.set_defaults(handler=_gradcheck)
 
     bench = commands.add_parser(
         "benchmark",
+        formatter_class=_Formatter,
         help="time the seed circuit's loss gradient per image on each engine",
         description="A quick in-process timing; the full studies are the scripts in benchmarks/.",
     )
-    bench.add_argument("--n-qubits", type=int, default=10, help="wires of the seed circuit")
-    bench.add_argument("--batch-size", type=int, default=64, help="images per gradient")
+    bench.add_argument(
+        "--n-qubits", type=_positive_int, default=10, help="wires of the seed circuit"
+    )
+    bench.add_argument("--batch-size", type=_positive_int, default=64, help="images per gradient")
     bench.add_argument(
         "--engines", help=f"comma-separated subset of {','.join(ENGINES)} (default: all)"
     )
-    bench.add_argument("--repeats", type=int, default=3, help="timings per engine (min kept)")
-    bench.add_argument("--seed", type=int, default=0, help="seed of inputs and weights")
+    bench.add_argument(
+        "--repeats", type=_positive_int, default=3, help="timings per engine (min kept)"
+    )
+    bench.add_argument("--seed", type=_seed, default=0, help="seed of inputs and weights")
     bench.add_argument(
         "--plot",
         type=Path,
@@ -470,6 +766,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser(
         "report",
+        formatter_class=_Formatter,
         help="plots and a Markdown report for a model trained by `qmnist train`",
         description="Writes training_curves.png, confusion_matrix.png, circuit.png and "
         "report.md into MODEL_DIR. The report has an engine speed section when MODEL_DIR holds "
@@ -484,30 +781,78 @@ def build_parser() -> argparse.ArgumentParser:
         "and chart (engine_speed.png) in the report",
     )
     report.add_argument(
-        "--n-test", type=int, help="use a stratified random subset of N test images"
+        "--n-test", type=_positive_int, help="use a stratified random subset of N test images"
     )
     _add_data_options(report)
     report.set_defaults(handler=_report)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``qmnist`` command line; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    if args.threads < 0:
-        print("qmnist: error: --threads must be 0 or positive", file=sys.stderr)
-        return 2
-    from qmnist_qiskit.torch_utils import torch_threads
+# -- running a command --------------------------------------------------------------------------
+def _interrupted() -> int:
+    print("qmnist: interrupted", file=sys.stderr, flush=True)
+    return INTERRUPTED
 
+
+def _error(message: str, status: int) -> int:
+    print(f"qmnist: error: {_one_line(message)}", file=sys.stderr, flush=True)
+    return status
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"qmnist: warning: {_one_line(message)}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Warnings as ``qmnist: warning: ...`` lines for the block. Training's own "interrupted"
+    warning is left out: the command says so on stdout."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        warnings.filterwarnings("ignore", message="training interrupted", category=UserWarning)
+        yield
+
+
+def _debug(args: argparse.Namespace | None) -> bool:
+    return bool(getattr(args, "debug", False)) or os.environ.get("QMNIST_DEBUG", "") not in (
+        "",
+        "0",
+    )
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    args = None
     try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as stop:
+            # --help, or a usage error already printed as one line.
+            return stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 2
+        from qmnist_qiskit.torch_utils import torch_threads
+
         # gradcheck and benchmark run torch with no estimator of ours: the block gives them
         # the same count, restored on return. A model that report loads keeps its saved
         # n_threads inside predict.
         with torch_threads(_n_threads(args)):
             return args.handler(args)
-    except (QMNISTError, ValueError, FileNotFoundError) as exc:
-        print(f"qmnist: error: {exc}", file=sys.stderr)
-        return 2
+    except _USER_ERRORS as exc:
+        if _debug(args):
+            raise
+        return _error(str(exc) or type(exc).__name__, 2)
+    except Exception as exc:
+        if _debug(args):
+            raise
+        return _error(f"internal error ({type(exc).__name__}): {exc}", 1)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``qmnist`` command line; returns the exit status (never raises, unless
+    ``--debug`` or ``QMNIST_DEBUG=1`` asks for an error's traceback)."""
+    try:
+        with _one_line_warnings():
+            return _run(argv)
+    except (KeyboardInterrupt, _StopSearch):
+        return _interrupted()
 
 
 if __name__ == "__main__":
