@@ -305,8 +305,20 @@ def search_scores(cv_results: Mapping[str, Sequence], names: Sequence[str] | Non
 
 
 def save_figure(figure: Figure, path: str | Path) -> Path:
-    """Save ``figure`` as a PNG at ``path`` and close it."""
+    """Save ``figure`` at ``path`` (PNG, or the format its suffix names) and close it.
+
+    The file is written whole or not at all (:func:`qmnist_qiskit.files.atomic_path`): a
+    failure or Ctrl-C while drawing leaves the old file or none. An unwritable ``path`` is a
+    :class:`~qmnist_qiskit.QMNISTError` naming it; the figure is closed either way.
+    """
+    from qmnist_qiskit.files import atomic_path
+
     path = Path(path)
-    figure.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(figure)
+    # The temporary file's name ends in .partial, so the format comes from the target's.
+    image_format = path.suffix.lstrip(".").lower() or "png"
+    try:
+        with atomic_path(path) as partial:
+            figure.savefig(partial, dpi=110, bbox_inches="tight", format=image_format)
+    finally:
+        plt.close(figure)
     return path

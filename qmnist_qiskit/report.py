@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from qmnist_qiskit.classifier import QuantumMNISTClassifier
+from qmnist_qiskit.files import write_text
 from qmnist_qiskit.persistence import MODEL_FILE
 from qmnist_qiskit.plots import (
     circuit_figure,
@@ -46,6 +47,9 @@ def write_report(
 ) -> Path:
     """Write ``training_curves.png``, ``confusion_matrix.png``, ``circuit.png`` and
     ``report.md`` into ``model_dir``, evaluating the saved model on ``(X, y)``.
+
+    Each file is written whole or not at all (:mod:`qmnist_qiskit.files`); ``report.md``,
+    which links the others, comes last.
 
     The report gets an engine speed section when ``engine_timings`` (rows of
     :func:`qmnist_qiskit.speed.engine_timings`) are given, which are drawn to
@@ -93,6 +97,4 @@ def write_report(
 {json.dumps(classifier.history_, indent=1)}
 ```
 """
-    path = model_dir / "report.md"
-    path.write_text(report)
-    return path
+    return write_text(model_dir / "report.md", report)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from matplotlib.artist import Artist
 
 from qmnist_qiskit.circuits import seed_circuit
+from qmnist_qiskit.exceptions import QMNISTError
 from qmnist_qiskit.plots import (
     accuracy_vs_depth,
     circuit_figure,
@@ -155,3 +157,40 @@ def test_search_scores_one_panel_per_parameter_best_per_value():
     assert len(search_scores(results, ["reps"]).axes) == 1
     with pytest.raises(ValueError, match="no candidates"):
         search_scores({"params": [], "mean_test_score": [], "std_test_score": []})
+
+
+class _CtrlCWhileDrawing(Artist):
+    def draw(self, renderer):
+        raise KeyboardInterrupt
+
+
+def _curves():
+    return training_curves([{"epoch": 1, "loss": 1.0, "accuracy": 0.5}])
+
+
+def test_save_figure_is_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "curves.png"
+    target.write_bytes(b"the previous chart")
+    figure = _curves()
+    figure.add_artist(_CtrlCWhileDrawing())
+    with pytest.raises(KeyboardInterrupt):
+        save_figure(figure, target)
+    assert target.read_bytes() == b"the previous chart"
+    assert [path.name for path in tmp_path.iterdir()] == ["curves.png"]
+    assert not plt.fignum_exists(figure.number)
+
+
+def test_save_figure_to_an_unwritable_path_names_it(tmp_path):
+    (tmp_path / "curves.png").mkdir()
+    figure = _curves()
+    with pytest.raises(QMNISTError, match=f"cannot write {tmp_path / 'curves.png'}: it is a dir"):
+        save_figure(figure, tmp_path / "curves.png")
+    assert not plt.fignum_exists(figure.number)
+    with pytest.raises(QMNISTError, match="the directory .*missing does not exist"):
+        save_figure(_curves(), tmp_path / "missing" / "curves.png")
+    assert [path.name for path in tmp_path.iterdir()] == ["curves.png"]
+
+
+def test_save_figure_format_follows_the_suffix(tmp_path):
+    assert save_figure(_curves(), tmp_path / "curves.svg").read_text().startswith("<?xml")
+    assert save_figure(_curves(), tmp_path / "curves").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -4,6 +4,7 @@ import pytest
 
 from qmnist_qiskit import QuantumMNISTClassifier, load_mnist
 from qmnist_qiskit.cli import main
+from qmnist_qiskit.exceptions import QMNISTError
 from qmnist_qiskit.persistence import MODEL_FILE
 from qmnist_qiskit.plots import engine_speed_chart, save_figure
 from qmnist_qiskit.report import ENGINE_SPEED_FILE, write_report
@@ -56,3 +57,22 @@ def test_report_benchmark_option_runs_the_benchmark(model_dir, monkeypatch, caps
     assert main(["report", str(model_dir), "--n-test", "100", "--benchmark"]) == 0
     assert "## Engine speed" in (model_dir / "report.md").read_text()
     assert (model_dir / ENGINE_SPEED_FILE).read_bytes().startswith(PNG_MAGIC)
+
+
+def test_report_is_whole_or_not_at_all(model_dir, data):
+    (model_dir / "report.md").mkdir()
+    with pytest.raises(QMNISTError, match=f"cannot write {model_dir / 'report.md'}: it is a dir"):
+        write_report(model_dir, *data)
+    assert not [path for path in model_dir.rglob("*") if "partial" in path.name]
+
+
+def test_report_command_checks_its_outputs_before_loading_data(model_dir, capsys):
+    (model_dir / "circuit.png").mkdir()
+    missing = model_dir / "no-data"
+    assert main(["report", str(model_dir), "--data-dir", str(missing)]) == 2
+    captured = capsys.readouterr()
+    assert (
+        captured.err
+        == f"qmnist: error: cannot write {model_dir / 'circuit.png'}: it is a directory\n"
+    )
+    assert sorted(path.name for path in model_dir.iterdir()) == ["circuit.png", MODEL_FILE]
