@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -12,11 +14,33 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from qmnist_qiskit.torch_utils import check_n_threads, resolve_device, seeded, torch_threads
+from qmnist_qiskit.parameters import (
+    BOOLEAN,
+    NONE,
+    Instance,
+    Interval,
+    Satisfies,
+    check_estimator_parameters,
+)
+from qmnist_qiskit.torch_utils import resolve_device, seeded, torch_threads
 from qmnist_qiskit.training import sample_progress
 
 # Codes beyond the central 99% of the training codes are clipped to the ends of the range.
 _TAIL = 0.005
+
+
+def _warn_outside_pixel_range(X: np.ndarray) -> None:
+    """The autoencoder learns pixels in ``[0, 1]`` (its decoder ends in a sigmoid): warn when
+    ``X`` is not in that range (0..255 images, say). As a general scikit-learn transformer it
+    still runs; :class:`~qmnist_qiskit.QuantumMNISTClassifier` refuses such images."""
+    if X.size and (float(X.min()) < -1e-6 or float(X.max()) > 1 + 1e-6):
+        warnings.warn(
+            f"MNISTAutoencoder expects pixels in [0, 1], but X holds values in "
+            f"[{float(X.min()):g}, {float(X.max()):g}]: scale the images first (X / 255.0 "
+            "for 0..255 images)",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 class _AutoencoderModule(nn.Module):
@@ -141,6 +165,31 @@ class MNISTAutoencoder(TransformerMixin, BaseEstimator):
     ((64, 4), True, True)
     """
 
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None)],
+        "hidden_layer_sizes": [
+            Satisfies(
+                lambda sizes: len(sizes) > 0
+                and all(isinstance(w, Integral) and not isinstance(w, bool) for w in sizes)
+                and min(sizes) >= 1,
+                "a non-empty sequence of positive integers",
+            )
+        ],
+        "epochs": [Interval(Integral, 1, None)],
+        "max_samples": [Interval(Integral, 1, None), NONE],
+        "batch_size": [Interval(Integral, 1, None)],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "angle_scale": [Interval(Real, 0, None, closed="neither")],
+        "random_state": [
+            NONE,
+            Interval(Integral, 0, 2**32 - 1),
+            Instance(np.random.RandomState, "a numpy RandomState"),
+        ],
+        "device": [Instance(str, "a torch device name such as 'cpu' or 'cuda'")],
+        "n_threads": [Interval(Integral, 1, None), NONE],
+        "verbose": [Interval(Integral, 0, None), BOOLEAN],
+    }
+
     def __init__(
         self,
         n_components: int = 10,
@@ -169,25 +218,8 @@ class MNISTAutoencoder(TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     def _check_params(self) -> None:
-        for name in ("n_components", "epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.max_samples is not None and (
-            isinstance(self.max_samples, bool)
-            or not isinstance(self.max_samples, int | np.integer)
-            or self.max_samples < 1
-        ):
-            raise ValueError(
-                f"max_samples must be a positive integer or None, got {self.max_samples!r}"
-            )
-        if any(int(width) < 1 for width in self.hidden_layer_sizes):
-            raise ValueError(f"hidden_layer_sizes must be positive, got {self.hidden_layer_sizes}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
-        if not self.angle_scale > 0:
-            raise ValueError(f"angle_scale must be positive, got {self.angle_scale!r}")
-        check_n_threads(self.n_threads)
+        """Every parameter against ``_parameter_constraints``, before any training."""
+        check_estimator_parameters(self)
 
     def _budget(self, n_samples: int) -> int:
         """Samples the fit passes through the network: ``epochs`` passes, capped."""
@@ -198,6 +230,7 @@ class MNISTAutoencoder(TransformerMixin, BaseEstimator):
         """Train the autoencoder on ``X`` (pixels in ``[0, 1]``); ``y`` is ignored."""
         self._check_params()
         X = validate_data(self, X, dtype=np.float32)
+        _warn_outside_pixel_range(X)
         device = resolve_device(self.device)
         with torch_threads(self.n_threads):
             self._train(torch.as_tensor(X, device=device))
@@ -260,6 +293,7 @@ class MNISTAutoencoder(TransformerMixin, BaseEstimator):
         """Codes of ``X``: shape ``(n_samples, n_components)``, values in ``[0, angle_scale]``."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
+        _warn_outside_pixel_range(X)
         with torch_threads(self.n_threads), torch.no_grad():
             codes = self.module_.encode(torch.as_tensor(X, device=self._device()))
         return np.clip(codes.cpu().numpy().astype(np.float64), 0.0, self.angle_scale)

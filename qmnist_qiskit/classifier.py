@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
@@ -14,17 +15,43 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from qmnist_qiskit.autoencoder import MNISTAutoencoder
-from qmnist_qiskit.circuits import input_scale_mask, preset_circuit
-from qmnist_qiskit.encoders import make_encoder
-from qmnist_qiskit.engines import ENGINES, make_qnn
+from qmnist_qiskit.circuits import (
+    ENTANGLEMENTS,
+    PRESETS,
+    CircuitSpec,
+    get_preset,
+    input_scale_mask,
+    preset_circuit,
+)
+from qmnist_qiskit.encoders import (
+    ENCODER_NAMES,
+    check_angle_range,
+    check_pixel_range,
+    is_image_encoder,
+    make_encoder,
+)
+from qmnist_qiskit.engines import ENGINES, check_engine_options, make_qnn
 from qmnist_qiskit.model import QuantumClassifierModule, initial_weights
 from qmnist_qiskit.parallel import Ranks, current_ranks
+from qmnist_qiskit.parameters import (
+    BOOLEAN,
+    NONE,
+    HasMethods,
+    Instance,
+    Interval,
+    Options,
+    Satisfies,
+    Subclass,
+    check_estimator_parameters,
+)
 from qmnist_qiskit.persistence import load_classifier, save_classifier
-from qmnist_qiskit.readout import make_readout
-from qmnist_qiskit.torch_utils import check_n_threads, seed_from, seeded, torch_threads
+from qmnist_qiskit.readout import READOUTS, make_readout
+from qmnist_qiskit.torch_utils import seed_from, seeded, torch_threads
 from qmnist_qiskit.training import (
     LR_SCHEDULES,
+    OPTIMIZERS,
     EarlyStopping,
+    check_optimizer_arguments,
     make_optimizer,
     make_scheduler,
     predict_logits,
@@ -33,11 +60,29 @@ from qmnist_qiskit.training import (
 
 FINE_TUNE_FROM = 20_000
 """Training-set size from which ``fine_tune="auto"`` fine-tunes the autoencoder."""
+MAX_QUBITS = 24
+"""The widest circuit the classifier builds: one 24-qubit sample's state is 256 MiB on the
+statevector engine (about 2 GiB with its working copies), so a mini-batch already needs a
+large machine; wider requests, in parameters or in a model file, fail before any work."""
+MAX_FEATURES = 256
+"""The most features a built-in circuit takes per sample (rotation angles from an encoder):
+more means raw pixels reached the circuit (784 with ``encoder=None`` on MNIST rows), which
+the encoders exist to reduce."""
+OPTIMIZER_PREFIX = "optimizer__"
 
 
-def _positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+def _check_routed(names) -> None:
+    """Only ``optimizer__NAME`` may go beyond the named parameters (skorch's routing)."""
+    for name in names:
+        if not name.startswith(OPTIMIZER_PREFIX) or name == OPTIMIZER_PREFIX:
+            raise ValueError(
+                f"QuantumMNISTClassifier got an unexpected keyword argument {name!r} (beyond "
+                f"its parameters it takes optimiser arguments as {OPTIMIZER_PREFIX}NAME)"
+            )
+
+
+def _encoder_name(encoder) -> str:
+    return repr(encoder) if isinstance(encoder, str) else type(encoder).__name__
 
 
 class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
@@ -60,25 +105,36 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
     n_qubits : int
         Wires of the circuit.
     n_features : int or None
-        Features per image that a built-in encoder makes (the circuit's inputs). ``None``:
-        ``2 * n_qubits`` for ``ansatz="dense"`` (every wire meets all of them), else
-        ``n_qubits``. Ignored when ``encoder`` is ``None`` or a transformer.
+        Features per image that a built-in encoder makes (the circuit's inputs, at most
+        256). ``None``: the preset's own default (``2 * n_qubits`` for ``ansatz="dense"``,
+        where every wire meets all of them, else ``n_qubits``; the number of input
+        parameters of a ``CircuitSpec`` ansatz). Ignored when ``encoder`` is ``None`` or a
+        transformer.
     reps : int
         Layers of the circuit (ignored by ``ansatz="seed"``).
-    ansatz : {"dense", "reupload", "layered", "seed"}
+    ansatz : {"dense", "reupload", "layered", "seed"}, CircuitSpec or callable
         Circuit preset from :func:`qmnist_qiskit.circuits.preset_circuit`: ``"dense"``
         re-uploads every feature on every wire in every layer, each with a trainable scale;
-        ``"seed"`` is the original forum circuit.
+        ``"seed"`` is the original forum circuit. Or your own circuit: a
+        :class:`~qmnist_qiskit.circuits.CircuitSpec` (``(circuit, input_params,
+        weight_params, observables)``), or a callable that takes the number of features
+        and returns one; its observables are the readout's inputs, and ``n_qubits``,
+        ``reps`` and ``entanglement`` are then not used.
     entanglement : {"linear", "circular", "full"}
         CNOT pattern of the layered presets.
     readout : {"auto", "scale", "linear"}
-        ``"auto"``: a scale when ``n_qubits`` equals the number of classes, else linear.
+        ``"auto"``: a scale when the circuit's outputs (``n_qubits`` for the presets) equal
+        the number of classes in number, else linear.
     engine : {"statevector", "aer", "pennylane"}
         Which simulator evaluates the circuit (see :func:`qmnist_qiskit.make_qnn`).
     engine_options : dict or None
-        Passed to the engine, e.g. ``{"shots": 1024, "seed": 1}`` for ``engine="aer"``.
-    optimizer : {"adam", "sgd", "rmsprop"}
-        Torch optimiser.
+        Passed to the engine, e.g. ``{"shots": 1024, "seed": 1}`` for ``engine="aer"``;
+        checked by the engine's own table before any work (an unknown key is a
+        ``ValueError`` naming the valid ones).
+    optimizer : {"adam", "sgd", "rmsprop"} or torch.optim.Optimizer class
+        Torch optimiser, by name or class (``torch.optim.SGD``). Its other arguments are
+        set as ``optimizer__NAME=value`` (skorch's convention: ``optimizer__momentum=0.9``),
+        also in ``set_params`` and grid searches; the learning rate is ``learning_rate``.
     learning_rate : float
         Learning rate of the circuit weights and the readout.
     lr_schedule : {"cosine", "constant"}
@@ -136,6 +192,16 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         Progress bars when positive: the autoencoder's, then one over all the training
         batches (samples per second, time left, the epoch, its running loss and accuracy).
         ``0`` writes nothing.
+    **optimizer_arguments
+        ``optimizer__NAME=value``: arguments of the optimiser (see ``optimizer``).
+
+    Every parameter is checked against one table, ``_parameter_constraints``, at the start
+    of :meth:`fit` and :meth:`partial_fit` (and by the CLI and :meth:`load`), before the
+    encoder trains. The image encoders (``"autoencoder"``, ``"pca"``, an
+    :class:`MNISTAutoencoder`) take pixels in ``[0, 1]``: ``X`` with values outside (0..255
+    images, say) is refused in ``fit`` and ``predict`` with a message saying to divide by
+    255. With ``encoder=None``, features far outside a rotation angle's range (beyond
+    ``4 pi``) get a warning.
 
     Attributes
     ----------
@@ -170,6 +236,52 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
     (3,)
     """
 
+    _parameter_constraints: dict = {
+        "encoder": [
+            Options(*ENCODER_NAMES),
+            NONE,
+            HasMethods(("fit", "transform"), "a scikit-learn transformer"),
+        ],
+        "n_qubits": [Interval(Integral, 1, MAX_QUBITS)],
+        "n_features": [Interval(Integral, 1, MAX_FEATURES), NONE],
+        "reps": [Interval(Integral, 1, None)],
+        "ansatz": [
+            Options(*PRESETS),
+            Instance(CircuitSpec, "a CircuitSpec"),
+            Satisfies(
+                lambda value: callable(value) and not isinstance(value, str | type),
+                "a callable returning a CircuitSpec",
+            ),
+        ],
+        "entanglement": [Options(*ENTANGLEMENTS)],
+        "readout": [Options(*READOUTS)],
+        "engine": [Options(*ENGINES)],
+        "engine_options": [NONE, Instance(dict, "a dict")],
+        "optimizer": [
+            Options(*OPTIMIZERS),
+            Subclass(torch.optim.Optimizer, "a torch.optim.Optimizer class"),
+        ],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "lr_schedule": [Options(*LR_SCHEDULES)],
+        "batch_size": [Interval(Integral, 1, None)],
+        "epochs": [Interval(Integral, 1, None)],
+        "max_samples": [Interval(Integral, 1, None), NONE],
+        "early_stopping": [BOOLEAN],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None)],
+        "tol": [Interval(Real, 0, None)],
+        "fine_tune": [BOOLEAN, Options("auto")],
+        "fine_tune_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "warm_start": [BOOLEAN],
+        "random_state": [
+            NONE,
+            Interval(Integral, 0, 2**32 - 1),
+            Instance(np.random.RandomState, "a numpy RandomState"),
+        ],
+        "n_threads": [Interval(Integral, 1, None), NONE],
+        "verbose": [Interval(Integral, 0, None), BOOLEAN],
+    }
+
     def __init__(
         self,
         encoder="autoencoder",
@@ -198,6 +310,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         random_state=None,
         n_threads: int | None = 1,
         verbose: int = 0,
+        **optimizer_arguments,
     ) -> None:
         self.encoder = encoder
         self.n_qubits = n_qubits
@@ -224,37 +337,62 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.n_threads = n_threads
         self.verbose = verbose
+        # Kept as given and checked in fit, as scikit-learn asks of __init__.
+        vars(self).update(optimizer_arguments)
+
+    # -- parameters (scikit-learn's, plus skorch's routed optimizer__*) -------------------
+    def _optimizer_arguments(self) -> dict:
+        """The ``optimizer__*`` parameters, prefix removed."""
+        return {
+            name[len(OPTIMIZER_PREFIX) :]: value
+            for name, value in vars(self).items()
+            if name.startswith(OPTIMIZER_PREFIX)
+        }
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The estimator's parameters, ``optimizer__*`` arguments included."""
+        params = super().get_params(deep=deep)
+        params.update({f"{OPTIMIZER_PREFIX}{k}": v for k, v in self._optimizer_arguments().items()})
+        return params
+
+    def set_params(self, **params) -> QuantumMNISTClassifier:
+        """Set parameters; ``optimizer__NAME=value`` sets an argument of the optimiser."""
+        named = set(self._get_param_names())
+        # optimizer__* (and, as in __init__, any other unknown plain name, refused in fit).
+        routed = {
+            k: params.pop(k)
+            for k in list(params)
+            if k.startswith(OPTIMIZER_PREFIX) or ("__" not in k and k not in named)
+        }
+        vars(self).update(routed)
+        return super().set_params(**params)
 
     # -- checks -------------------------------------------------------------------------
     def _check_params(self) -> None:
-        for name in ("n_qubits", "reps", "batch_size", "epochs", "n_iter_no_change"):
-            _positive_int(name, getattr(self, name))
-        if self.n_features is not None:
-            _positive_int("n_features", self.n_features)
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
-        if self.engine not in ENGINES:
-            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
-        if self.engine_options is not None and not isinstance(self.engine_options, dict):
-            raise ValueError(f"engine_options must be a dict or None, got {self.engine_options!r}")
-        for name in ("learning_rate", "fine_tune_learning_rate"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
-        if not 0 < self.validation_fraction < 1:
-            raise ValueError(
-                f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}"
-            )
-        if self.max_samples is not None:
-            _positive_int("max_samples", self.max_samples)
-        if self.fine_tune not in (True, False, "auto"):
-            raise ValueError(f"fine_tune must be True, False or 'auto', got {self.fine_tune!r}")
+        """Every parameter against ``_parameter_constraints``, then the rules that tie
+        parameters together: before any data is read or any encoder trains."""
+        named = set(self._get_param_names())
+        _check_routed(
+            name
+            for name in vars(self)
+            if name not in named and not name.startswith("_") and not name.endswith("_")
+        )
+        check_estimator_parameters(self)
         if self.fine_tune is True and not self._autoencoder():
             raise ValueError("fine_tune=True needs encoder='autoencoder' (an MNISTAutoencoder)")
-        check_n_threads(self.n_threads)
+        check_engine_options(self.engine, self.engine_options)
+        check_optimizer_arguments(self.optimizer, self._optimizer_arguments())
 
     def _autoencoder(self) -> bool:
         return self.encoder == "autoencoder" or isinstance(self.encoder, MNISTAutoencoder)
+
+    def _check_input_range(self, X: np.ndarray) -> None:
+        """Pixels in ``[0, 1]`` for the image encoders; a warning for features that are far
+        from rotation angles with ``encoder=None``."""
+        if is_image_encoder(self.encoder):
+            check_pixel_range(X, f"encoder={_encoder_name(self.encoder)}")
+        elif self.encoder is None:
+            check_angle_range(X)
 
     def _resolve_fine_tune(self, n_samples: int) -> bool:
         if self.fine_tune == "auto":
@@ -268,7 +406,8 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         return max(1, min(int(self.epochs), int(self.max_samples) // max(1, n_samples)))
 
     def _engine_options(self) -> dict:
-        options = dict(self.engine_options or {})
+        """The checked engine options, with a warning when they make training noisy."""
+        options = check_engine_options(self.engine, self.engine_options)
         if options.get("shots") is not None:
             warnings.warn(
                 f"engine {self.engine!r} runs with shots={options['shots']}: losses and "
@@ -280,17 +419,72 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
 
     # -- building -----------------------------------------------------------------------
     def _n_encoder_features(self) -> int:
+        """The features a built-in encoder makes: ``n_features``, else the ansatz's default."""
         if self.n_features is not None:
             return int(self.n_features)
-        return 2 * self.n_qubits if self.ansatz == "dense" else self.n_qubits
+        if isinstance(self.ansatz, str):
+            return get_preset(self.ansatz).default_n_features(int(self.n_qubits))
+        if isinstance(self.ansatz, CircuitSpec):
+            return len(self.ansatz.input_params)
+        return int(self.n_qubits)
+
+    def _circuit_features(self, X: np.ndarray) -> int | None:
+        """The circuit's inputs per sample, when known before the encoder is fitted."""
+        if self.encoder is None:
+            return X.shape[1]
+        if isinstance(self.encoder, str) or isinstance(self.encoder, MNISTAutoencoder):
+            return self._n_encoder_features()
+        return None
+
+    def _circuit(self, n_features: int) -> CircuitSpec:
+        """The circuit for ``n_features`` inputs: the preset, or the user's own."""
+        if n_features > MAX_FEATURES and not isinstance(self.ansatz, CircuitSpec):
+            raise ValueError(
+                f"{n_features} features per sample would reach the circuit; it takes at most "
+                f"{MAX_FEATURES} (rotation angles, not pixels): reduce the data with an "
+                "encoder ('autoencoder' or 'pca') or a transformer first"
+            )
+        if isinstance(self.ansatz, str):
+            return preset_circuit(
+                self.ansatz,
+                int(self.n_qubits),
+                int(self.reps),
+                n_features=n_features,
+                entanglement=self.entanglement,
+            )
+        spec = self.ansatz if isinstance(self.ansatz, CircuitSpec) else self.ansatz(n_features)
+        if not isinstance(spec, CircuitSpec):
+            if not (isinstance(spec, tuple) and len(spec) == 4):
+                raise ValueError(
+                    "ansatz must return a CircuitSpec (circuit, input_params, weight_params, "
+                    f"observables), got {type(spec).__name__}"
+                )
+            spec = CircuitSpec(*spec)
+        if len(spec.input_params) != n_features:
+            raise ValueError(
+                f"the ansatz circuit takes {len(spec.input_params)} input parameters, but "
+                f"there are {n_features} features per sample"
+            )
+        return spec
+
+    def _plan(self, n_features: int, n_classes: int) -> CircuitSpec:
+        """The circuit, with its readout checked against the classes (before any training)."""
+        spec = self._circuit(n_features)
+        make_readout(self.readout, len(spec.observables), n_classes)
+        return spec
 
     def _build(self, X: np.ndarray, n_classes: int, seed: int, ranks: Ranks | None) -> torch.Tensor:
         """Fit the encoder, assemble the model; return the training inputs.
 
-        In a process group the encoder is fitted on rank 0 only and sent to the others, and
-        rank 0's initial weights overwrite theirs: every rank starts from the same model.
+        The circuit and its readout are built first when the circuit's input count is known
+        before the encoder (built-in encoders, ``None``), so a circuit that cannot work fails
+        before the encoder trains. In a process group the encoder is fitted on rank 0 only
+        and sent to the others, and rank 0's initial weights overwrite theirs: every rank
+        starts from the same model.
         """
-        options = self._engine_options()
+        known = self._circuit_features(X)
+        spec = None if known is None else self._plan(known, n_classes)
+        self._engine_options()
         self.fine_tune_ = self._resolve_fine_tune(len(X))
         encoder = None
         if ranks is None or ranks.is_main:
@@ -303,32 +497,59 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
             ).fit(X)
         self.encoder_ = encoder if ranks is None else ranks.broadcast_object(encoder)
         features = np.asarray(self.encoder_.transform(X), dtype=np.float64)
-        self._assemble(features.shape[1], n_classes, seed, options)
+        if spec is None:
+            spec = self._plan(features.shape[1], n_classes)
+        self._initialize(spec, n_classes, seed)
         if ranks is not None:
             ranks.broadcast_module(self.module_)
         self.history_ = []
         self.n_iter_ = 0
         return self._module_inputs(X, features)
 
-    def _assemble(self, n_features: int, n_classes: int, seed: int, options: dict) -> None:
-        """Make ``circuit_``, ``qnn_`` and ``module_`` around the fitted ``encoder_``."""
-        self.circuit_ = preset_circuit(
-            self.ansatz,
-            self.n_qubits,
-            self.reps,
-            n_features=n_features,
-            entanglement=self.entanglement,
+    def initialize(
+        self, n_features: int, n_classes: int, *, seed: int | None = None
+    ) -> QuantumMNISTClassifier:
+        """Build the circuit (``circuit_``), its engine (``qnn_``) and the module
+        (``module_``, fresh initial weights) for ``n_features`` circuit inputs and
+        ``n_classes`` classes, as skorch's ``initialize`` does: what :meth:`fit` does once
+        the encoder is fitted, and what :meth:`load` does before loading the saved state.
+
+        The parameters are checked first. A fine-tuned model (``fine_tune_``) needs the
+        fitted ``encoder_``; otherwise the encoder is not used. ``seed`` (default: from
+        ``random_state``) draws the initial weights.
+
+        Examples
+        --------
+        >>> clf = QuantumMNISTClassifier(encoder=None, n_qubits=3, ansatz="seed")
+        >>> clf.initialize(n_features=3, n_classes=3).module_.weights.shape
+        torch.Size([6])
+        """
+        self._check_params()
+        if not hasattr(self, "fine_tune_"):
+            self.fine_tune_ = self.fine_tune is True
+        spec = self._plan(int(n_features), int(n_classes))
+        self._initialize(
+            spec, int(n_classes), seed_from(self.random_state) if seed is None else seed
         )
+        return self
+
+    def _initialize(self, spec: CircuitSpec, n_classes: int, seed: int) -> None:
+        self.circuit_ = spec
         self.qnn_ = make_qnn(
-            *self.circuit_, engine=self.engine, input_gradients=self.fine_tune_, **options
+            *spec,
+            engine=self.engine,
+            input_gradients=self.fine_tune_,
+            **check_engine_options(self.engine, self.engine_options),
         )
         with seeded(seed) as generator:
             self.module_ = QuantumClassifierModule(
                 self.qnn_,
-                initial_weights(input_scale_mask(self.circuit_), generator),
-                make_readout(self.readout, self.n_qubits, n_classes),
+                initial_weights(input_scale_mask(spec), generator),
+                make_readout(self.readout, len(spec.observables), n_classes),
                 self.encoder_.torch_encoder() if self.fine_tune_ else None,
             )
+        # A new module: the next fit makes its own optimiser.
+        vars(self).pop("optimizer_", None)
 
     def _module_inputs(self, X: np.ndarray, features: np.ndarray | None = None) -> torch.Tensor:
         if self.fine_tune_:
@@ -344,7 +565,9 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
             groups.append(
                 {"params": list(module.encoder.parameters()), "lr": self.fine_tune_learning_rate}
             )
-        return make_optimizer(self.optimizer, groups, self.learning_rate)
+        return make_optimizer(
+            self.optimizer, groups, self.learning_rate, **self._optimizer_arguments()
+        )
 
     def _encode_targets(self, y: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.searchsorted(self.classes_, y), dtype=torch.long)
@@ -363,6 +586,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         """Train for ``epochs`` passes (``None``: as many as ``fit`` makes on this data)."""
         self._check_params()
         X, y = validate_data(self, X, y, reset=reset, dtype=np.float64)
+        self._check_input_range(X)
         check_classification_targets(y)
         ranks = current_ranks()
         seed = seed_from(self.random_state)
@@ -457,6 +681,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
     def _logits(self, X) -> np.ndarray:
         check_is_fitted(self, "module_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
+        self._check_input_range(X)
         with torch_threads(self.n_threads):
             return predict_logits(self.module_, self._module_inputs(X)).cpu().numpy()
 

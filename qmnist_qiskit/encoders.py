@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import warnings
 
+import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.decomposition import PCA
 from sklearn.pipeline import make_pipeline
@@ -12,6 +14,55 @@ from sklearn.preprocessing import FunctionTransformer, MinMaxScaler
 from qmnist_qiskit.autoencoder import MNISTAutoencoder
 
 ENCODER_NAMES = ("autoencoder", "pca")
+ANGLE_LIMIT = 4 * math.pi
+"""Features beyond this (two full turns of a rotation) are far from any angle range."""
+# Float rounding of pixels scaled into [0, 1].
+_PIXEL_TOLERANCE = 1e-6
+
+
+def is_image_encoder(encoder) -> bool:
+    """Whether ``encoder`` is one of the built-in image encoders, which take pixels in
+    ``[0, 1]``: ``"autoencoder"``, ``"pca"`` or an :class:`MNISTAutoencoder`."""
+    return (isinstance(encoder, str) and encoder in ENCODER_NAMES) or isinstance(
+        encoder, MNISTAutoencoder
+    )
+
+
+def check_pixel_range(X: np.ndarray, who: str) -> None:
+    """:class:`ValueError` unless every value of ``X`` is a pixel in ``[0, 1]``, saying how to
+    scale 0..255 images.
+
+    Examples
+    --------
+    >>> check_pixel_range(np.array([[0.0, 255.0]]), "encoder='pca'")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: encoder='pca' takes pixels in [0, 1], but X holds values in [0, 255]: ...
+    """
+    if X.size == 0:
+        return
+    low, high = float(np.min(X)), float(np.max(X))
+    if low < -_PIXEL_TOLERANCE or high > 1 + _PIXEL_TOLERANCE:
+        raise ValueError(
+            f"{who} takes pixels in [0, 1], but X holds values in [{low:g}, {high:g}]: scale "
+            "the images first (X / 255.0 for 0..255 images)"
+        )
+
+
+def check_angle_range(X: np.ndarray) -> None:
+    """A warning when features that go straight into the circuit (``encoder=None``) reach
+    beyond :data:`ANGLE_LIMIT` in size: rotation angles wrap around every ``2 pi``."""
+    if X.size == 0:
+        return
+    largest = float(np.max(np.abs(X)))
+    if largest > ANGLE_LIMIT:
+        warnings.warn(
+            f"with encoder=None the features are rotation angles, but X reaches {largest:g}, "
+            f"beyond 4 pi: angles wrap around every 2 pi, so such features are scrambled; "
+            "scale them into [0, pi] (MinMaxScaler((0, np.pi)), or encoder='pca')",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def make_encoder(

@@ -202,7 +202,7 @@ def load_classifier(
             raise QMNISTError(
                 f"{path}: fine_tune must be true or false, got {classifier.fine_tune_!r}"
             )
-        classifier._assemble(n_features, len(classes), 0, dict(classifier.engine_options or {}))
+        classifier.initialize(n_features, len(classes), seed=0)
         state = _with_prefix(tensors, "model.")
         classifier.module_.load_state_dict(state, strict=False)
         missing = set(classifier.module_.state_dict()) - set(state)

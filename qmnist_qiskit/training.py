@@ -8,6 +8,7 @@ on Ctrl-C.
 from __future__ import annotations
 
 import copy
+import inspect
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -31,11 +32,53 @@ def sample_progress(total: int, desc: str, verbose: int) -> tqdm:
     return tqdm(total=total, desc=desc, unit="sample", unit_scale=True, disable=verbose <= 0)
 
 
-def make_optimizer(name: str, parameter_groups: list[dict], learning_rate: float):
-    """A torch optimiser by name (``"adam"``, ``"sgd"``, ``"rmsprop"``)."""
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {tuple(OPTIMIZERS)}, got {name!r}")
-    return OPTIMIZERS[name](parameter_groups, lr=learning_rate)
+def optimizer_class(optimizer: str | type[torch.optim.Optimizer]) -> type[torch.optim.Optimizer]:
+    """The torch optimiser class for a name (``"adam"``, ``"sgd"``, ``"rmsprop"``) or a class."""
+    if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
+        return optimizer
+    if isinstance(optimizer, str) and optimizer in OPTIMIZERS:
+        return OPTIMIZERS[optimizer]
+    raise ValueError(
+        f"optimizer must be one of {tuple(OPTIMIZERS)} or a torch.optim.Optimizer class, "
+        f"got {optimizer!r}"
+    )
+
+
+def check_optimizer_arguments(optimizer, arguments: dict) -> None:
+    """:class:`ValueError` unless ``optimizer`` takes every one of ``arguments`` (the
+    estimator's ``optimizer__*`` parameters, prefix removed), naming the ones it takes."""
+    cls = optimizer_class(optimizer)
+    signature = inspect.signature(cls.__init__)
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    valid = [name for name in signature.parameters if name not in ("self", "params", "lr")]
+    unknown = [name for name in arguments if name not in valid or name == "lr"]
+    if unknown and not takes_any:
+        raise ValueError(
+            f"{cls.__module__}.{cls.__qualname__} takes no argument "
+            f"{', '.join(repr(name) for name in unknown)} (given as optimizer__{unknown[0]}); "
+            f"its arguments are {', '.join(valid)} (the learning rate is learning_rate)"
+        )
+
+
+def make_optimizer(
+    optimizer: str | type[torch.optim.Optimizer],
+    parameter_groups: list[dict],
+    learning_rate: float,
+    **arguments,
+) -> torch.optim.Optimizer:
+    """A torch optimiser by name (``"adam"``, ``"sgd"``, ``"rmsprop"``) or class, with
+    ``arguments`` passed to it (``momentum=0.9`` for SGD, say).
+
+    Examples
+    --------
+    >>> import torch
+    >>> weights = [torch.zeros(2, requires_grad=True)]
+    >>> sgd = make_optimizer(torch.optim.SGD, [{"params": weights}], 0.1, momentum=0.9)
+    >>> type(sgd).__name__, sgd.param_groups[0]["momentum"]
+    ('SGD', 0.9)
+    """
+    check_optimizer_arguments(optimizer, arguments)
+    return optimizer_class(optimizer)(parameter_groups, lr=learning_rate, **arguments)
 
 
 def make_scheduler(

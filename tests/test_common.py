@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from qmnist_qiskit import MNISTAutoencoder, QuantumMNISTClassifier
@@ -25,6 +26,9 @@ def _expected_failed_checks(estimator):
     return {}
 
 
+# scikit-learn's checks feed the encoder=None classifier data far from rotation angles.
+@pytest.mark.filterwarnings("ignore:with encoder=None the features are rotation angles")
+@pytest.mark.filterwarnings("ignore:MNISTAutoencoder expects pixels in")
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
