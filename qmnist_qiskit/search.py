@@ -69,8 +69,12 @@ def parameter_grid(specs: Sequence[str], estimator: BaseEstimator) -> dict[str, 
     grid: dict[str, list] = {}
     for spec in specs:
         name, values = parse_param(spec)
-        if name not in known:
-            raise ValueError(f"unknown parameter {name!r}; parameters: {', '.join(sorted(known))}")
+        # optimizer__NAME: an argument of the optimiser (skorch's routing), checked below.
+        if name not in known and not name.startswith("optimizer__"):
+            raise ValueError(
+                f"unknown parameter {name!r}; parameters: {', '.join(sorted(known))} "
+                "(and optimizer__NAME for an argument of the optimiser)"
+            )
         if name in grid:
             raise ValueError(f"parameter {name!r} is given twice")
         grid[name] = values

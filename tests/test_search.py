@@ -80,11 +80,17 @@ def test_values_are_parsed_as_numbers_none_bools_or_text():
         (["depth=1,2"], "unknown parameter 'depth'"),
         (["reps=1", "reps=2"], "given twice"),
         (["reps=1,0"], "reps must be a positive integer"),
+        (["optimizer__momentum=0.9"], "torch.optim.adam.Adam takes no argument 'momentum'"),
     ],
 )
 def test_bad_grids_are_refused_before_any_fit(specs, message):
     with pytest.raises(ValueError, match=message):
         parameter_grid(specs, _estimator())
+
+
+def test_optimizer_arguments_are_grid_axes():
+    grid = parameter_grid(["optimizer=sgd", "optimizer__momentum=0,0.9"], _estimator())
+    assert grid == {"optimizer": ["sgd"], "optimizer__momentum": [0, 0.9]}
 
 
 def test_grid_search_ranks_every_candidate(angles, local_search):
