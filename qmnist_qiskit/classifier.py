@@ -432,8 +432,10 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         """The circuit's inputs per sample, when known before the encoder is fitted."""
         if self.encoder is None:
             return X.shape[1]
-        if isinstance(self.encoder, str) or isinstance(self.encoder, MNISTAutoencoder):
+        if isinstance(self.encoder, str):
             return self._n_encoder_features()
+        if isinstance(self.encoder, MNISTAutoencoder):
+            return int(self.encoder.n_components)
         return None
 
     def _circuit(self, n_features: int) -> CircuitSpec:
@@ -702,18 +704,24 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
 
     # -- persistence --------------------------------------------------------------------
     def save(self, path) -> Path:
-        """Write the fitted model to ``path`` as one ``.safetensors`` file (tensors + JSON).
+        """Write the fitted model to ``path`` as one ``.safetensors`` file (tensors + JSON,
+        with a SHA-256 checksum over both), whole or not at all.
 
-        Built-in encoders only (``"autoencoder"``, ``"pca"``, ``None``) and JSON-serialisable
-        engine options; for anything else use pickle or joblib.
+        Built-in encoders (``"autoencoder"``, ``"pca"``, ``None``), preset ansatzes,
+        optimisers by name or from :mod:`torch.optim`, and JSON-serialisable engine options
+        only; anything else is a ``ValueError`` before anything is written (use pickle or
+        joblib). A path that cannot be written (no such directory, a directory, an empty
+        name) is a :class:`~qmnist_qiskit.QMNISTError` naming it.
         """
         check_is_fitted(self, "module_")
         return save_classifier(self, path)
 
     @classmethod
     def load(cls, path) -> QuantumMNISTClassifier:
-        """Read a model written by :meth:`save`. Runs no code from the file; a foreign or
-        altered file raises :class:`~qmnist_qiskit.QMNISTError`."""
+        """Read a model written by :meth:`save`: read, check (checksum, every field against
+        the others, the tensors and the parameter table), :meth:`initialize`, load the
+        weights. Runs no code from the file; a foreign, damaged, altered or inconsistent
+        file raises :class:`~qmnist_qiskit.QMNISTError` naming the field."""
         return load_classifier(cls, path)
 
     def __sklearn_tags__(self):

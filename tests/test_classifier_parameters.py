@@ -241,6 +241,17 @@ def test_a_circuitspec_ansatz_sets_the_encoder_features(images):
     assert clf.encoder_.transform(X[:2]).shape == (2, 6)
 
 
+def test_an_autoencoder_instance_gives_its_own_code_size(images):
+    X, y = images
+    encoder = MNISTAutoencoder(n_components=3, hidden_layer_sizes=(16,), epochs=1, random_state=0)
+    clf = QuantumMNISTClassifier(encoder=encoder, n_qubits=4, ansatz="seed", epochs=1)
+    with pytest.raises(ValueError, match="one feature per wire: n_features=3 != n_qubits=4"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "encoder_")
+    clf.set_params(n_qubits=3, random_state=0).fit(X, y)
+    assert len(clf.circuit_.input_params) == 3
+
+
 # -- input ranges ------------------------------------------------------------------------------
 @pytest.mark.parametrize("encoder", ["pca", "autoencoder"])
 def test_0_to_255_images_are_refused_in_fit_with_how_to_scale(images, encoder):
