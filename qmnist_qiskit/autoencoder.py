@@ -315,6 +315,89 @@ class MNISTAutoencoder(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         return _Encoder(self.module_)
 
+    # -- state without pickle (what model files store) ------------------------------------
+    def get_state(self) -> tuple[dict, dict[str, torch.Tensor]]:
+        """The fitted state as plain JSON-ready fields (``n_features_in``, ``history``,
+        ``n_steps``) and the network's tensors (on the CPU, contiguous), for saving without
+        pickle; :meth:`from_state` reverses it.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.random.default_rng(0).random((32, 16))
+        >>> fitted = MNISTAutoencoder(2, hidden_layer_sizes=(8,), epochs=1, random_state=0).fit(X)
+        >>> fields, tensors = fitted.get_state()
+        >>> copy = MNISTAutoencoder.from_state(fitted.get_params(), fields, tensors)
+        >>> bool(np.array_equal(copy.transform(X), fitted.transform(X)))
+        True
+        """
+        check_is_fitted(self)
+        fields = {
+            "n_features_in": int(self.n_features_in_),
+            "history": self.history_,
+            "n_steps": int(self.n_steps_),
+        }
+        tensors = {
+            name: tensor.detach().cpu().contiguous().clone()
+            for name, tensor in self.module_.state_dict().items()
+        }
+        return fields, tensors
+
+    @classmethod
+    def from_state(
+        cls, params: dict, fields: dict, tensors: dict[str, torch.Tensor]
+    ) -> MNISTAutoencoder:
+        """A fitted autoencoder from ``get_params()`` and :meth:`get_state`'s fields and
+        tensors, on the CPU. Nothing is trained and no random weights are drawn.
+
+        Everything is checked before anything is built: the parameters against
+        ``_parameter_constraints``, ``n_features_in`` a positive integer, and every tensor's
+        name, shape and dtype against those the parameters imply (worked out on torch's
+        ``meta`` device, which allocates nothing, so ``hidden_layer_sizes=[10**9]`` with
+        small tensors fails at once), then the values finite. A :class:`ValueError` names
+        what disagrees.
+        """
+        encoder = cls(**params)
+        encoder._check_params()
+        n_features_in = fields.get("n_features_in")
+        n_steps = fields.get("n_steps", 0)
+        for name, value, low in (("n_features_in", n_features_in, 1), ("n_steps", n_steps, 0)):
+            if not Interval(Integral, low, None).allows(value):
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        hidden = tuple(int(width) for width in encoder.hidden_layer_sizes)
+        # Weight and bias per layer, encoder and decoder, plus the code range (low, high).
+        expected_count = 4 * (len(hidden) + 1) + 2
+        if len(tensors) != expected_count:
+            raise ValueError(
+                f"hidden_layer_sizes={list(hidden)} makes {expected_count} tensors, "
+                f"got {len(tensors)}"
+            )
+        with torch.device("meta"):
+            module = _AutoencoderModule(
+                n_features_in, hidden, int(encoder.n_components), float(encoder.angle_scale)
+            )
+        for name, wanted in module.state_dict().items():
+            given = tensors.get(name)
+            if given is None:
+                raise ValueError(f"tensor {name!r} is missing")
+            if given.shape != wanted.shape or given.dtype != wanted.dtype:
+                raise ValueError(
+                    f"tensor {name!r} is {given.dtype} {list(given.shape)}, but n_features_in="
+                    f"{n_features_in}, hidden_layer_sizes={list(hidden)} and n_components="
+                    f"{encoder.n_components} make it {wanted.dtype} {list(wanted.shape)}"
+                )
+            if not bool(torch.isfinite(given).all()):
+                raise ValueError(f"tensor {name!r} holds NaN or infinite values")
+        module.load_state_dict({name: t.clone() for name, t in tensors.items()}, assign=True)
+        history = fields.get("history", [])
+        if not isinstance(history, list):
+            raise ValueError(f"history must be a list, got {type(history).__name__}")
+        encoder.module_ = module.eval()
+        encoder.n_features_in_ = n_features_in
+        encoder.history_ = history
+        encoder.n_steps_ = int(n_steps)
+        return encoder
+
     def _device(self) -> torch.device:
         return next(self.module_.parameters()).device
 

@@ -1,29 +1,49 @@
 """Safe saving and loading of a fitted classifier: tensors and JSON only, no code.
 
-One ``.safetensors`` file holds every tensor (circuit weights, readout, encoder) and, in
-its string metadata, JSON for the hyperparameters, classes, history and encoder. Loading
-parses JSON and tensors and never unpickles, so a file from elsewhere cannot run code;
-a file that is not ours, or was altered, fails with :class:`QMNISTError`.
+One ``.safetensors`` file holds every tensor (circuit weights, readout, encoder) and, in its
+string metadata, JSON for the hyperparameters, classes, history and encoder, with a SHA-256
+checksum over all of it (:func:`model_checksum`). Loading parses JSON and tensors and never
+unpickles, so a file from elsewhere cannot run code. It is read, checked, initialized, then
+given its state:
+
+1. read: safetensors checks the header against the file's length before any tensor is read
+   (a header claiming more than the file holds is refused, nothing of that size allocated);
+   then the format, its version and the checksum (a changed byte anywhere fails);
+2. check: every field is parsed and typed; the parameters go through the classifier's
+   parameter table (``n_qubits`` at most 24, ``n_features`` at most 256, ...); the classes
+   (at most :data:`MAX_CLASSES`) must agree with their dtype; the encoder's claims (its
+   sizes) must agree with the rest of the file and with its tensors' shapes (its codec,
+   :mod:`qmnist_qiskit.codecs`);
+3. initialize: the classifier's public ``initialize`` plans the circuit (refusing circuits
+   over ``circuits.MAX_GATES`` gates before building them) and builds the module;
+4. load state: the weights must have exactly the module's names, shapes and dtypes, and be
+   finite.
+
+Anything wrong is a :class:`QMNISTError` that names the file and the field. Files of
+version 1 (earlier releases, no checksum) still load, with a warning saying to save them
+again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import math
 import os
+import re
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-from sklearn.decomposition import PCA
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, MinMaxScaler
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
-from qmnist_qiskit.autoencoder import MNISTAutoencoder, _AutoencoderModule
+from qmnist_qiskit.codecs import codec_for, codec_named
 from qmnist_qiskit.exceptions import QMNISTError
+from qmnist_qiskit.files import atomic_path
+from qmnist_qiskit.parameters import check_estimator_parameters
 
 if TYPE_CHECKING:
     from qmnist_qiskit.classifier import QuantumMNISTClassifier
@@ -31,187 +51,378 @@ if TYPE_CHECKING:
 FORMAT = "qmnist_qiskit.QuantumMNISTClassifier"
 # The file name `qmnist train` writes in its output directory and `qmnist report` reads.
 MODEL_FILE = "model.safetensors"
-FORMAT_VERSION = 1
-_PCA_ARRAYS = ("components_", "mean_", "explained_variance_")
-_SCALER_ARRAYS = ("min_", "scale_", "data_min_", "data_max_", "data_range_")
+FORMAT_VERSION = 2
+"""Version 2 added the checksum; version 1 files (no checksum) still load, with a warning."""
+READABLE_VERSIONS = (1, 2)
+CHECKSUM_FIELD = "checksum"
+MAX_CLASSES = 10_000
+"""The most classes a model file may claim (MNIST has 10): the readout is sized by them
+before the weights are read."""
+MAX_LABEL_LENGTH = 1_024
+"""The longest string class label (characters) a model file's class dtype may claim."""
+_MODEL_PREFIX = "model."
+_ENCODER_PREFIX = "encoder."
+_TORCH_OPTIM = "torch.optim."
+_CLASS_KINDS = "biufUO"
+_COUNT = re.compile(r"[0-9]{1,10}")
 
 
-def _tensor(array: np.ndarray) -> torch.Tensor:
-    """A contiguous copy (safetensors refuses views such as a transposed PCA basis)."""
-    return torch.as_tensor(np.ascontiguousarray(array)).clone()
+def model_checksum(metadata: dict[str, str], tensors: dict[str, torch.Tensor]) -> str:
+    """``"sha256:<hex>"`` over every metadata field but the checksum itself (name and value)
+    and every tensor (name, dtype, shape, bytes), in sorted order, each length-prefixed so
+    that no two different contents hash the same stream.
+
+    Examples
+    --------
+    >>> a = model_checksum({"format": "x"}, {"w": torch.zeros(2)})
+    >>> a == model_checksum({"format": "x", "checksum": a}, {"w": torch.zeros(2)})
+    True
+    >>> a == model_checksum({"format": "x"}, {"w": torch.zeros(1, 2)})
+    False
+    """
+    digest = hashlib.sha256(b"qmnist_qiskit model checksum\0")
+
+    def field(data: bytes) -> None:
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+
+    names = sorted(key for key in metadata if key != CHECKSUM_FIELD)
+    field(str(len(names)).encode())
+    for key in names:
+        field(key.encode("utf-8"))
+        field(metadata[key].encode("utf-8"))
+    field(str(len(tensors)).encode())
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        field(name.encode("utf-8"))
+        field(str(tensor.dtype).encode())
+        field(json.dumps(list(tensor.shape)).encode())
+        field(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return "sha256:" + digest.hexdigest()
 
 
-def _with_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    """The tensors whose names start with ``prefix``, with the prefix removed."""
-    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-
-def _encoder_state(encoder) -> tuple[dict, dict[str, torch.Tensor]]:
-    if isinstance(encoder, FunctionTransformer) and encoder.func is None:
-        return {"kind": "identity"}, {}
-    if isinstance(encoder, MNISTAutoencoder):
-        params = encoder.get_params()
-        params["hidden_layer_sizes"] = list(params["hidden_layer_sizes"])
-        tensors = {f"encoder.{k}": v for k, v in encoder.module_.state_dict().items()}
-        meta = {"kind": "autoencoder", "params": params, "history": encoder.history_}
-        return meta | {"n_features_in": encoder.n_features_in_}, tensors
-    if isinstance(encoder, Pipeline) and [type(s) for _, s in encoder.steps] == [PCA, MinMaxScaler]:
-        pca, scaler = encoder[0], encoder[1]
-        tensors = {f"encoder.pca.{k}": _tensor(getattr(pca, k)) for k in _PCA_ARRAYS}
-        tensors |= {f"encoder.scaler.{k}": _tensor(getattr(scaler, k)) for k in _SCALER_ARRAYS}
-        meta = {
-            "kind": "pca",
-            "n_components": int(pca.n_components_),
-            "n_features_in": int(pca.n_features_in_),
-            "feature_range": list(scaler.feature_range),
-        }
-        return meta, tensors
-    raise ValueError(
-        f"save() stores the built-in encoders only ('autoencoder', 'pca', None); "
-        f"{type(encoder).__name__} cannot be saved as tensors and JSON: use pickle or joblib"
-    )
-
-
-def _restore_encoder(meta: dict, tensors: dict[str, torch.Tensor]):
-    kind = meta["kind"]
-    if kind == "identity":
-        return FunctionTransformer(validate=False).fit(np.zeros((1, 1)))
-    if kind == "autoencoder":
-        params = dict(meta["params"])
-        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
-        encoder = MNISTAutoencoder(**params)
-        module = _AutoencoderModule(
-            meta["n_features_in"],
-            params["hidden_layer_sizes"],
-            params["n_components"],
-            params["angle_scale"],
-        )
-        module.load_state_dict(_with_prefix(tensors, "encoder."))
-        encoder.module_ = module.eval()
-        encoder.n_features_in_ = meta["n_features_in"]
-        encoder.history_ = meta["history"]
-        return encoder
-    if kind == "pca":
-        pca = PCA(n_components=meta["n_components"])
-        for name in _PCA_ARRAYS:
-            setattr(pca, name, tensors[f"encoder.pca.{name}"].numpy())
-        pca.n_components_ = meta["n_components"]
-        pca.n_features_in_ = meta["n_features_in"]
-        pca.n_samples_ = 0
-        scaler = MinMaxScaler(feature_range=tuple(meta["feature_range"]))
-        for name in _SCALER_ARRAYS:
-            setattr(scaler, name, tensors[f"encoder.scaler.{name}"].numpy())
-        scaler.n_features_in_ = meta["n_components"]
-        scaler.n_samples_seen_ = 0
-        return Pipeline([("pca", pca), ("minmaxscaler", scaler)])
-    raise QMNISTError(f"unknown encoder kind {kind!r} in the saved model")
-
-
-def _json_ready(value):
+# -- saving -----------------------------------------------------------------------------
+def _json_ready(value, what: str):
     """``value`` as plain JSON, or ValueError naming what cannot be stored."""
     try:
         return json.loads(json.dumps(value, allow_nan=False))
     except (TypeError, ValueError) as exc:
         raise ValueError(
-            f"cannot save {value!r} as JSON ({exc}); save() needs JSON-serialisable "
+            f"cannot save {what}={value!r} as JSON ({exc}); save() needs JSON-serialisable "
             "hyperparameters (no noise models or backend objects: use pickle or joblib)"
         ) from exc
 
 
-def save_classifier(classifier: QuantumMNISTClassifier, path: str | os.PathLike) -> Path:
-    """Write ``classifier`` to ``path`` (a ``.safetensors`` file), atomically."""
-    params = classifier.get_params(deep=False)
-    encoder_meta, tensors = _encoder_state(classifier.encoder_)
+def _savable_params(params: dict, encoder_kind: str) -> dict:
+    """The classifier's parameters as JSON, or ValueError for one that JSON cannot hold."""
+    params = dict(params)
     if not isinstance(params["encoder"], str | None):
-        params["encoder"] = None if encoder_meta["kind"] == "identity" else encoder_meta["kind"]
-    if params["random_state"] is not None and not isinstance(params["random_state"], int):
+        params["encoder"] = None if encoder_kind == "identity" else encoder_kind
+    if not isinstance(params["ansatz"], str):
+        raise ValueError(
+            f"save() stores the preset ansatzes only (by name); ansatz="
+            f"{type(params['ansatz']).__name__} cannot be saved as tensors and JSON: use "
+            "pickle or joblib"
+        )
+    optimizer = params["optimizer"]
+    if isinstance(optimizer, type):
+        if getattr(torch.optim, optimizer.__name__, None) is not optimizer:
+            raise ValueError(
+                f"save() stores torch.optim's optimisers only; {optimizer.__module__}."
+                f"{optimizer.__qualname__} cannot be saved as JSON: use pickle or joblib"
+            )
+        params["optimizer"] = _TORCH_OPTIM + optimizer.__name__
+    if isinstance(params["random_state"], np.integer):
+        params["random_state"] = int(params["random_state"])
+    elif params["random_state"] is not None and not isinstance(params["random_state"], int):
         params["random_state"] = None
-    state = {
-        k: v.detach().cpu().contiguous()
+    return {name: _json_ready(value, name) for name, value in params.items()}
+
+
+def save_classifier(classifier: QuantumMNISTClassifier, path: str | os.PathLike) -> Path:
+    """Write a fitted ``classifier`` to ``path`` (a ``.safetensors`` file), whole or not at
+    all. Everything that cannot be stored is refused (:class:`ValueError`) before anything
+    is written; a path that cannot be written is a :class:`QMNISTError` naming it."""
+    codec = codec_for(classifier.encoder_)
+    encoder_fields, encoder_tensors = codec.encode(classifier.encoder_)
+    params = _savable_params(classifier.get_params(deep=False), codec.kind)
+    tensors = {
+        _MODEL_PREFIX + k: v.detach().cpu().contiguous()
         for k, v in classifier.module_.state_dict().items()
-        if not k.startswith("encoder.")
-    }
+        if not k.startswith(_ENCODER_PREFIX)
+    } | {_ENCODER_PREFIX + k: v for k, v in encoder_tensors.items()}
     classes = classifier.classes_
     metadata = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
-        "params": json.dumps(_json_ready(params)),
-        "classes": json.dumps(_json_ready(classes.tolist())),
+        "params": json.dumps(params),
+        "classes": json.dumps(_json_ready(classes.tolist(), "classes_")),
         "classes_dtype": classes.dtype.str,
         "n_features_in": str(int(classifier.n_features_in_)),
         "n_circuit_features": str(len(classifier.circuit_.input_params)),
         "fine_tune": json.dumps(bool(classifier.fine_tune_)),
-        "history": json.dumps(_json_ready(classifier.history_)),
-        "encoder": json.dumps(_json_ready(encoder_meta)),
+        "history": json.dumps(_json_ready(classifier.history_, "history_")),
+        "encoder": json.dumps(_json_ready(encoder_fields, "encoder_")),
     }
-    target = Path(path)
-    partial = target.with_name(f".{target.name}.partial")
-    save_file({f"model.{k}": v for k, v in state.items()} | tensors, str(partial), metadata)
-    os.replace(partial, target)
-    return target
+    metadata[CHECKSUM_FIELD] = model_checksum(metadata, tensors)
+    with atomic_path(path) as partial:
+        save_file(tensors, str(partial), metadata)
+    return Path(path)
 
 
-def _read(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+# -- loading ----------------------------------------------------------------------------
+class _FieldError(ValueError):
+    """A field of the file that is malformed or contradicts another."""
+
+
+def _read(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor], int]:
+    """Metadata, tensors and format version of a model file whose checksum holds."""
     if not path.is_file():
         raise QMNISTError(f"{path}: no such model file")
     try:
-        tensors = load_file(str(path))
-        with open(path, "rb") as handle:
-            header_size = int.from_bytes(handle.read(8), "little")
-            header = json.loads(handle.read(header_size))
-    except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as exc:
+        # safe_open checks the header (its size, every tensor's dtype, shape and offsets)
+        # against the file's length before any tensor is read.
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise QMNISTError(f"{path}: not a readable safetensors model file ({exc})") from exc
-    metadata = header.get("__metadata__") or {}
     if metadata.get("format") != FORMAT:
         raise QMNISTError(
             f"{path}: not a qmnist_qiskit classifier (format {metadata.get('format')!r})"
         )
-    if metadata.get("format_version") != str(FORMAT_VERSION):
+    version = metadata.get("format_version")
+    if version not in [str(v) for v in READABLE_VERSIONS]:
         raise QMNISTError(
-            f"{path}: model format version {metadata.get('format_version')!r}, "
-            f"this qmnist_qiskit reads version {FORMAT_VERSION}"
+            f"{path}: model format version {version!r}, this qmnist_qiskit reads versions "
+            f"{', '.join(str(v) for v in READABLE_VERSIONS)}"
         )
-    return metadata, tensors
+    version = int(version)
+    # A checksum present is always verified: one changed byte cannot turn a version-2 file
+    # into an unchecked version-1 one.
+    if version >= 2 or CHECKSUM_FIELD in metadata:
+        try:
+            matches = metadata.get(CHECKSUM_FIELD) == model_checksum(metadata, tensors)
+        except UnicodeError as exc:
+            raise QMNISTError(f"{path}: not a readable model file ({exc})") from exc
+        if not matches:
+            raise QMNISTError(
+                f"{path}: checksum mismatch: the file was changed or damaged after it was "
+                "saved (field 'checksum')"
+            )
+    else:
+        warnings.warn(
+            f"{path}: a version-1 model file (written by an earlier qmnist_qiskit) has no "
+            "checksum, so its integrity cannot be verified; save the loaded model again to "
+            f"write version {FORMAT_VERSION}",
+            UserWarning,
+            stacklevel=4,
+        )
+    return metadata, tensors, version
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _json_field(metadata: dict[str, str], name: str, kind: type | tuple[type, ...]):
+    if name not in metadata:
+        raise _FieldError(f"field {name!r} is missing")
+    try:
+        value = json.loads(metadata[name], parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        raise _FieldError(f"field {name!r} is not valid JSON ({exc})") from exc
+    if not isinstance(value, kind):
+        raise _FieldError(f"field {name!r} has the wrong type: {type(value).__name__}")
+    return value
+
+
+def _count_field(metadata: dict[str, str], name: str) -> int:
+    text = metadata.get(name)
+    if text is None:
+        raise _FieldError(f"field {name!r} is missing")
+    if not _COUNT.fullmatch(text) or int(text) < 1:
+        raise _FieldError(f"field {name!r} must be a positive integer, got {text[:40]!r}")
+    return int(text)
+
+
+def _classes(metadata: dict[str, str]) -> np.ndarray:
+    """The class labels, refused unless they and their dtype agree, sorted and unique."""
+    labels = _json_field(metadata, "classes", list)
+    if not 2 <= len(labels) <= MAX_CLASSES:
+        raise _FieldError(
+            f"field 'classes' must hold 2 to {MAX_CLASSES:,} labels, got {len(labels):,}"
+        )
+    if not all(isinstance(label, str | int | float | bool) for label in labels):
+        raise _FieldError("field 'classes' must hold strings or numbers")
+    try:
+        dtype = np.dtype(metadata.get("classes_dtype", ""))
+    except (TypeError, ValueError) as exc:
+        raise _FieldError(f"field 'classes_dtype': not a dtype ({exc})") from exc
+    if (
+        dtype.kind not in _CLASS_KINDS
+        or dtype.shape
+        or dtype.fields
+        or (dtype.kind == "U" and dtype.itemsize > 4 * MAX_LABEL_LENGTH)
+    ):
+        raise _FieldError(f"field 'classes_dtype': {dtype.str!r} is not a dtype of labels")
+    try:
+        classes = np.asarray(labels, dtype=dtype)
+        agrees = classes.tolist() == labels and all(
+            isinstance(a, str) == isinstance(b, str)
+            for a, b in zip(classes.tolist(), labels, strict=True)
+        )
+        ordered = bool(np.all(classes[1:] > classes[:-1]))
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise _FieldError(f"field 'classes_dtype': {dtype.str} cannot hold the classes") from exc
+    if not agrees:
+        raise _FieldError(f"field 'classes_dtype': {dtype.str} does not hold the classes as saved")
+    if not ordered:
+        raise _FieldError("field 'classes' must be sorted and without repeats")
+    return classes
+
+
+def _loadable_params(params: dict) -> dict:
+    """The saved parameters as the constructor takes them: a ``torch.optim.NAME`` optimiser
+    back to its class (only classes of :mod:`torch.optim`; nothing else is imported)."""
+    optimizer = params.get("optimizer")
+    if isinstance(optimizer, str) and optimizer.startswith(_TORCH_OPTIM):
+        name = optimizer[len(_TORCH_OPTIM) :]
+        found = getattr(torch.optim, name, None) if name.isidentifier() else None
+        if not (isinstance(found, type) and issubclass(found, torch.optim.Optimizer)):
+            raise _FieldError(f"field 'params': optimizer {optimizer!r} is not in torch.optim")
+        params = params | {"optimizer": found}
+    return params
+
+
+@dataclass(frozen=True)
+class _Claims:
+    """What the metadata says, each field parsed, typed and bounded."""
+
+    params: dict
+    classes: np.ndarray
+    n_features_in: int
+    n_circuit_features: int
+    fine_tune: bool
+    history: list
+    encoder: dict
+
+
+def _claims(metadata: dict[str, str], version: int) -> _Claims:
+    params = _loadable_params(_json_field(metadata, "params", dict))
+    history = _json_field(metadata, "history", list)
+    if not all(isinstance(entry, dict) for entry in history):
+        raise _FieldError("field 'history' must be a list of objects")
+    if version == 1 and "fine_tune" not in metadata:
+        # Version-1 files written before fine_tune="auto" say only what the parameter said.
+        fine_tune = params.get("fine_tune") is True
+    else:
+        fine_tune = _json_field(metadata, "fine_tune", bool)
+    if isinstance(params.get("fine_tune"), bool) and params["fine_tune"] != fine_tune:
+        raise _FieldError(
+            f"field 'fine_tune': {fine_tune}, but params says fine_tune={params['fine_tune']}"
+        )
+    encoder = _json_field(metadata, "encoder", dict)
+    kind = encoder.get("kind")
+    try:
+        codec_named(kind)
+    except ValueError as exc:
+        raise _FieldError(str(exc)) from exc
+    said = params.get("encoder", "autoencoder")
+    if kind != ("identity" if said is None else said):
+        raise _FieldError(
+            f"field 'encoder': an encoder of kind {kind!r}, but params says "
+            f"encoder={params.get('encoder')!r}"
+        )
+    if fine_tune and kind != "autoencoder":
+        raise _FieldError(f"field 'fine_tune': true, but the encoder is of kind {kind!r}")
+    n_circuit_features = _count_field(metadata, "n_circuit_features")
+    n_features = params.get("n_features")
+    if kind != "identity" and n_features is not None and n_features != n_circuit_features:
+        raise _FieldError(
+            f"field 'n_circuit_features': {n_circuit_features}, but params says "
+            f"n_features={n_features!r}"
+        )
+    return _Claims(
+        params=params,
+        classes=_classes(metadata),
+        n_features_in=_count_field(metadata, "n_features_in"),
+        n_circuit_features=n_circuit_features,
+        fine_tune=fine_tune,
+        history=history,
+        encoder=encoder,
+    )
+
+
+def _load_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """The saved weights into ``module``: exactly its names, shapes and dtypes, finite."""
+    wanted = {
+        name: tensor
+        for name, tensor in module.state_dict().items()
+        if not name.startswith(_ENCODER_PREFIX)
+    }
+    given = {
+        name[len(_MODEL_PREFIX) :]: tensor
+        for name, tensor in tensors.items()
+        if name.startswith(_MODEL_PREFIX)
+    }
+    if set(given) != set(wanted):
+        raise _FieldError(
+            f"the weights do not fit the model the parameters build: missing "
+            f"{sorted(set(wanted) - set(given))}, unexpected {sorted(set(given) - set(wanted))}"
+        )
+    for name, tensor in given.items():
+        if tensor.shape != wanted[name].shape or tensor.dtype != wanted[name].dtype:
+            raise _FieldError(
+                f"tensor {_MODEL_PREFIX + name!r} is {tensor.dtype} {list(tensor.shape)}, the "
+                f"model the parameters build has {wanted[name].dtype} {list(wanted[name].shape)}"
+            )
+        if not bool(torch.isfinite(tensor).all()):
+            raise _FieldError(f"tensor {_MODEL_PREFIX + name!r} holds NaN or infinite values")
+    module.load_state_dict(given, strict=False)
 
 
 def load_classifier(
     cls: type[QuantumMNISTClassifier], path: str | os.PathLike
 ) -> QuantumMNISTClassifier:
-    """Read a classifier written by :func:`save_classifier`; runs no code from the file."""
+    """Read a classifier written by :func:`save_classifier`: read, check, initialize, load
+    state (see the module's docstring). Runs no code from the file."""
     path = Path(path)
-    metadata, tensors = _read(path)
+    metadata, tensors, version = _read(path)
     try:
-        params = json.loads(metadata["params"])
-        classes = np.asarray(
-            json.loads(metadata["classes"]), dtype=np.dtype(metadata["classes_dtype"])
-        )
-        encoder_meta = json.loads(metadata["encoder"])
-        classifier = cls(**params)
-        classifier.classes_ = classes
-        classifier.n_features_in_ = int(metadata["n_features_in"])
-        classifier.history_ = json.loads(metadata["history"])
-        classifier.n_iter_ = len(classifier.history_)
-        classifier.interrupted_ = False
-        classifier.encoder_ = _restore_encoder(encoder_meta, tensors)
-        n_features = int(metadata["n_circuit_features"])
-        # Files written before fine_tune="auto" existed say only what the parameter said.
-        classifier.fine_tune_ = json.loads(
-            metadata.get("fine_tune", json.dumps(params.get("fine_tune") is True))
-        )
-        if not isinstance(classifier.fine_tune_, bool):
-            raise QMNISTError(
-                f"{path}: fine_tune must be true or false, got {classifier.fine_tune_!r}"
+        claims = _claims(metadata, version)
+        try:
+            classifier = cls(**claims.params)
+            check_estimator_parameters(classifier)
+        except (TypeError, ValueError) as exc:
+            raise _FieldError(f"field 'params': {exc}") from exc
+        encoder_tensors = {
+            name[len(_ENCODER_PREFIX) :]: tensor
+            for name, tensor in tensors.items()
+            if name.startswith(_ENCODER_PREFIX)
+        }
+        try:
+            classifier.encoder_ = codec_named(claims.encoder["kind"]).decode(
+                claims.encoder,
+                encoder_tensors,
+                n_features_in=claims.n_features_in,
+                n_outputs=claims.n_circuit_features,
             )
-        classifier.initialize(n_features, len(classes), seed=0)
-        state = _with_prefix(tensors, "model.")
-        classifier.module_.load_state_dict(state, strict=False)
-        missing = set(classifier.module_.state_dict()) - set(state)
-        if any(not k.startswith("encoder.") for k in missing):
-            raise QMNISTError(f"missing tensors {sorted(missing)}")
-        if not all(math.isfinite(float(v.abs().max())) for v in state.values() if v.numel()):
-            raise QMNISTError("non-finite weights")
-    except QMNISTError as exc:
+        except ValueError as exc:
+            raise _FieldError(str(exc)) from exc
+        classifier.classes_ = claims.classes
+        classifier.n_features_in_ = claims.n_features_in
+        classifier.fine_tune_ = claims.fine_tune
+        classifier.history_ = claims.history
+        classifier.n_iter_ = len(claims.history)
+        classifier.interrupted_ = False
+        try:
+            classifier.initialize(claims.n_circuit_features, len(claims.classes), seed=0)
+        except ValueError as exc:
+            raise _FieldError(
+                f"field 'params': the saved parameters do not build a model: {exc}"
+            ) from exc
+        _load_state(classifier.module_, tensors)
+    except _FieldError as exc:
         raise QMNISTError(f"{path}: inconsistent model file: {exc}") from exc
-    except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as exc:
-        raise QMNISTError(f"{path}: inconsistent model file ({type(exc).__name__}: {exc})") from exc
     return classifier
