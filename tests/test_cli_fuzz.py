@@ -108,7 +108,7 @@ TRAIN = {
     "--output": (_never, [".", "out/../out", "-", "a\nb"]),
     "--data-dir": (_never, [".", "/"]),
     "--encoder": (_never, ["autoencoder", "pca", "none"]),
-    # Valid but slow: seconds per fit.
+    # The PennyLane engine is valid but slow: seconds per fit.
     "--engine": (lambda text: text == "pennylane", ["aer", "statevector"]),
     "--ansatz": (_never, ["seed", "layered", "reupload", "dense"]),
     "--entanglement": (_never, ["circular", "full"]),
