@@ -65,6 +65,19 @@ _ENCODER_PREFIX = "encoder."
 _TORCH_OPTIM = "torch.optim."
 _CLASS_KINDS = "biufUO"
 _COUNT = re.compile(r"[0-9]{1,10}")
+_FIELDS = {
+    "format",
+    "format_version",
+    CHECKSUM_FIELD,
+    "params",
+    "classes",
+    "classes_dtype",
+    "n_features_in",
+    "n_circuit_features",
+    "fine_tune",
+    "history",
+    "encoder",
+}
 
 
 def model_checksum(metadata: dict[str, str], tensors: dict[str, torch.Tensor]) -> str:
@@ -309,6 +322,9 @@ class _Claims:
 
 
 def _claims(metadata: dict[str, str], version: int) -> _Claims:
+    unexpected = sorted(set(metadata) - _FIELDS)
+    if unexpected:
+        raise _FieldError(f"unexpected fields {unexpected}")
     params = _loadable_params(_json_field(metadata, "params", dict))
     history = _json_field(metadata, "history", list)
     if not all(isinstance(entry, dict) for entry in history):
@@ -336,18 +352,11 @@ def _claims(metadata: dict[str, str], version: int) -> _Claims:
         )
     if fine_tune and kind != "autoencoder":
         raise _FieldError(f"field 'fine_tune': true, but the encoder is of kind {kind!r}")
-    n_circuit_features = _count_field(metadata, "n_circuit_features")
-    n_features = params.get("n_features")
-    if kind != "identity" and n_features is not None and n_features != n_circuit_features:
-        raise _FieldError(
-            f"field 'n_circuit_features': {n_circuit_features}, but params says "
-            f"n_features={n_features!r}"
-        )
     return _Claims(
         params=params,
         classes=_classes(metadata),
         n_features_in=_count_field(metadata, "n_features_in"),
-        n_circuit_features=n_circuit_features,
+        n_circuit_features=_count_field(metadata, "n_circuit_features"),
         fine_tune=fine_tune,
         history=history,
         encoder=encoder,

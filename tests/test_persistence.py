@@ -317,6 +317,7 @@ def test_a_header_claiming_more_than_the_file_holds_is_refused_before_reading(pc
         (lambda m: m.update(history="[" * 100_000), "field 'history'"),
         (lambda m: m.update(fine_tune="NaN"), "field 'fine_tune'"),
         (lambda m: m.pop("params"), "field 'params' is missing"),
+        (lambda m: m.update(code="import os"), "unexpected fields ['code']"),
         (_edit_json("encoder", lambda e: e.update(kind="pickle")), "unknown encoder kind"),
         (_edit_json("encoder", lambda e: e.update(n_components=5)), "encoder.n_components"),
         (_edit_json("encoder", lambda e: e.update(feature_range=[1, 0])), "feature_range"),
