@@ -216,7 +216,8 @@ def _read(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor], int]:
     if version >= 2 or CHECKSUM_FIELD in metadata:
         try:
             matches = metadata.get(CHECKSUM_FIELD) == model_checksum(metadata, tensors)
-        except UnicodeError as exc:
+        except (UnicodeError, RuntimeError, TypeError) as exc:
+            # Text that is not UTF-8, a dtype without bytes: nothing save_classifier writes.
             raise QMNISTError(f"{path}: not a readable model file ({exc})") from exc
         if not matches:
             raise QMNISTError(
