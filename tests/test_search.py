@@ -181,7 +181,7 @@ def test_search_command_on_a_scheduler_equals_the_local_run(tmp_path, capsys, da
     "arguments, message",
     [
         (["--param", "depth=1,2"], "unknown parameter 'depth'"),
-        (["--param", "reps=1", "--cv", "1"], "--cv must be at least 2"),
+        (["--param", "reps=1", "--cv", "1"], "argument --cv: expected an integer >= 2"),
         (["--param", "learning_rate=fast"], "learning_rate must be a positive number"),
     ],
 )
