@@ -30,7 +30,7 @@ from qmnist_qiskit.encoders import (
     is_image_encoder,
     make_encoder,
 )
-from qmnist_qiskit.engines import ENGINES, check_engine_options, make_qnn
+from qmnist_qiskit.engines import ENGINES, check_engine_options, make_qnn, require_engine
 from qmnist_qiskit.model import QuantumClassifierModule, initial_weights
 from qmnist_qiskit.parallel import Ranks, current_ranks
 from qmnist_qiskit.parameters import (
@@ -380,7 +380,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         check_estimator_parameters(self)
         if self.fine_tune is True and not self._autoencoder():
             raise ValueError("fine_tune=True needs encoder='autoencoder' (an MNISTAutoencoder)")
-        check_engine_options(self.engine, self.engine_options)
+        require_engine(self.engine, check_engine_options(self.engine, self.engine_options))
         check_optimizer_arguments(self.optimizer, self._optimizer_arguments())
 
     def _autoencoder(self) -> bool:

@@ -301,3 +301,25 @@ def test_initialize_builds_what_fit_builds(features):
 def test_initialize_checks_the_parameters():
     with pytest.raises(ValueError, match="n_qubits must be an integer in"):
         small(n_qubits=30).initialize(n_features=4, n_classes=3)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize(
+    ("engine", "options", "message"),
+    [
+        ("statevector", {"device": "cuda"}, "torch sees no CUDA GPU"),
+        ("aer", {"device": "GPU"}, "needs Aer's GPU build"),
+    ],
+)
+def test_a_missing_gpu_is_refused_before_the_encoder_trains(features, engine, options, message):
+    from qmnist_qiskit import QMNISTError
+    from qmnist_qiskit.engines.aer.estimator import available_devices
+
+    if engine == "aer" and "GPU" in available_devices():
+        pytest.skip("this Aer has a GPU")
+    X, y = features
+    _RecordingEncoder.fits.clear()
+    clf = small(encoder=_RecordingEncoder(), engine=engine, engine_options=options)
+    with pytest.raises(QMNISTError, match=message):
+        clf.fit(X, y)
+    assert _RecordingEncoder.fits == []

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from qmnist_qiskit import QuantumMNISTClassifier, cli, load_mnist
 from qmnist_qiskit.cli import build_parser, main
@@ -205,6 +206,19 @@ def test_engine_options_are_checked_before_loading_data(tmp_path, capsys):
     captured = capsys.readouterr()
     assert status == 2
     assert "unknown option 'shots' for engine 'statevector'" in _one_error_line(captured)
+    assert captured.out == "" and not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_missing_gpu_is_reported_before_loading_data(tmp_path, capsys):
+    missing = tmp_path / "no-data"
+    status = main(
+        ["train", "--output", str(tmp_path / "run"), "--device", "cuda"]
+        + ["--data-dir", str(missing), *TINY]
+    )
+    captured = capsys.readouterr()
+    assert status == 2
+    assert "torch sees no CUDA GPU" in _one_error_line(captured)
     assert captured.out == "" and not (tmp_path / "run").exists()
 
 

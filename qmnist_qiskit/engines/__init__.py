@@ -28,8 +28,10 @@ from qiskit.quantum_info import SparsePauliOp
 from qmnist_qiskit.engines.base import EngineQNN, qnn_torch_forward
 from qmnist_qiskit.engines.checks import check_qnn_spec
 from qmnist_qiskit.engines.options import OPTION_CHECKS, check_engine_options
+from qmnist_qiskit.exceptions import QMNISTError  # noqa: F401 (the doctests name it)
 from qmnist_qiskit.extras import require_extra
 from qmnist_qiskit.resources import require_memory
+from qmnist_qiskit.torch_utils import resolve_device
 
 _FACTORIES = {
     "statevector": ("qmnist_qiskit.engines.statevector", "make_statevector_qnn"),
@@ -49,6 +51,36 @@ def _holds_full_state(engine: str, options: dict) -> bool:
             and str(options.get("device", "CPU")).upper() != "GPU"
         )
     return engine == "pennylane"
+
+
+def require_engine(engine: str, options: dict) -> None:
+    """:class:`QMNISTError` unless ``engine`` with these (checked) ``options`` can run here:
+    its extra installed, the device it asks for present (CUDA for the statevector engine, an
+    Aer GPU build for ``device="GPU"``). Cheap: builds nothing, so callers check it before any
+    long work (the classifier before its encoder trains, the CLI before loading data).
+
+    Examples
+    --------
+    >>> require_engine("statevector", {"device": "cpu"})
+    >>> import torch
+    >>> if not torch.cuda.is_available():
+    ...     try:
+    ...         require_engine("statevector", {"device": "cuda"})
+    ...     except QMNISTError as error:
+    ...         print("torch sees no CUDA GPU" in str(error))
+    ... else:
+    ...     print(True)
+    True
+    """
+    if engine in _EXTRAS:
+        require_extra(_EXTRAS[engine], f"engine {engine!r}")
+    if engine == "statevector":
+        resolve_device(options.get("device", "cpu"))
+    elif engine == "aer":
+        from qmnist_qiskit.engines.aer.estimator import check_device
+
+        device = str(options.get("device", "CPU")).upper()
+        check_device(device, options.get("method") or "automatic")
 
 
 def make_qnn(
@@ -112,8 +144,7 @@ def make_qnn(
     [[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]
     """
     options = check_engine_options(engine, options)
-    if engine in _EXTRAS:
-        require_extra(_EXTRAS[engine], f"engine {engine!r}")
+    require_engine(engine, options)
     input_params, weight_params = list(input_params), list(weight_params)
     observables = check_qnn_spec(circuit, input_params, weight_params, observables)
     if _holds_full_state(engine, options):
@@ -131,4 +162,11 @@ def make_qnn(
     )
 
 
-__all__ = ["ENGINES", "EngineQNN", "check_engine_options", "make_qnn", "qnn_torch_forward"]
+__all__ = [
+    "ENGINES",
+    "EngineQNN",
+    "check_engine_options",
+    "make_qnn",
+    "qnn_torch_forward",
+    "require_engine",
+]
