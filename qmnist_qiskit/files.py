@@ -43,6 +43,11 @@ def check_writable(path: str | os.PathLike) -> Path:
     return target
 
 
+def _remove(partial: Path | None) -> None:
+    if partial is not None:
+        partial.unlink(missing_ok=True)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -67,19 +72,22 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     ('done', ['a.txt'])
     """
     target = check_writable(path)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    os.close(handle)
-    partial = Path(name)
-    # mkstemp makes the file private (0600); give it the mode a plain open() would.
-    os.chmod(partial, 0o666 & ~_umask())
+    partial: Path | None = None
     try:
+        handle, name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".partial", dir=target.parent
+        )
+        partial = Path(name)
+        os.close(handle)
+        # mkstemp makes the file private (0600); give it the mode a plain open() would.
+        os.chmod(partial, 0o666 & ~_umask())
         yield partial
         os.replace(partial, target)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
+        _remove(partial)
         raise QMNISTError(f"cannot write {target}: {exc.strerror or exc}") from exc
     except BaseException:
-        partial.unlink(missing_ok=True)
+        _remove(partial)
         raise
 
 
