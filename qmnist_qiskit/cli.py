@@ -24,6 +24,7 @@ How a command ends when something goes wrong:
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import os
@@ -43,10 +44,13 @@ import numpy as np
 from qmnist_qiskit.circuits import ENTANGLEMENTS, PRESETS
 from qmnist_qiskit.encoders import ENCODER_NAMES
 from qmnist_qiskit.engines import ENGINES, check_engine_options
+from qmnist_qiskit.engines.registry import VARIANT_NAMES
 from qmnist_qiskit.exceptions import QMNISTError
 from qmnist_qiskit.files import atomic_path, check_writable, write_text
+from qmnist_qiskit.gradcheck import gradcheck
 from qmnist_qiskit.persistence import MODEL_FILE
 from qmnist_qiskit.readout import READOUTS
+from qmnist_qiskit.speed import DEFAULT_ENGINES, engine_timings
 from qmnist_qiskit.training import LR_SCHEDULES, OPTIMIZERS
 
 DEFAULT_RANDOM_STATE = 0
@@ -634,6 +638,15 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _defaults_of(function) -> dict:
+    """The defaults of ``function``'s parameters: the CLI keeps no copies of its own."""
+    return {
+        name: parameter.default
+        for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``qmnist`` (also ``python -m qmnist_qiskit``).
 
@@ -727,13 +740,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Exit status 1 when exact engines differ by more than 1e-8 or shot "
         "engines by more than 5 standard errors.",
     )
-    check.add_argument("--preset", choices=PRESETS, default="seed", help="circuit preset")
-    check.add_argument("--n-qubits", type=_positive_int, default=10, help="wires of the circuit")
-    check.add_argument("--reps", type=_positive_int, default=2, help="layers (layered presets)")
-    check.add_argument("--batch-size", type=_positive_int, default=4, help="images in the loss")
-    check.add_argument("--seed", type=_seed, default=0, help="seed of inputs, weights, labels")
+    checked = _defaults_of(gradcheck)
     check.add_argument(
-        "--shots", type=_positive_int, default=4096, help="shots of the shot engines"
+        "--preset", choices=PRESETS, default=checked["preset"], help="circuit preset"
+    )
+    check.add_argument(
+        "--n-qubits", type=_positive_int, default=checked["n_qubits"], help="wires of the circuit"
+    )
+    check.add_argument(
+        "--reps", type=_positive_int, default=checked["reps"], help="layers (layered presets)"
+    )
+    check.add_argument(
+        "--batch-size", type=_positive_int, default=checked["batch_size"], help="images in the loss"
+    )
+    check.add_argument(
+        "--seed", type=_seed, default=checked["seed"], help="seed of inputs, weights, labels"
+    )
+    check.add_argument(
+        "--shots", type=_positive_int, default=checked["shots"], help="shots of the shot engines"
     )
     check.set_defaults(handler=_gradcheck)
 
@@ -743,17 +767,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="time the seed circuit's loss gradient per image on each engine",
         description="A quick in-process timing; the full studies are the scripts in benchmarks/.",
     )
+    timed = _defaults_of(engine_timings)
     bench.add_argument(
-        "--n-qubits", type=_positive_int, default=10, help="wires of the seed circuit"
+        "--n-qubits",
+        type=_positive_int,
+        default=timed["n_qubits"],
+        help="wires of the seed circuit",
     )
-    bench.add_argument("--batch-size", type=_positive_int, default=64, help="images per gradient")
     bench.add_argument(
-        "--engines", help=f"comma-separated subset of {','.join(ENGINES)} (default: all)"
+        "--batch-size", type=_positive_int, default=timed["batch_size"], help="images per gradient"
     )
     bench.add_argument(
-        "--repeats", type=_positive_int, default=3, help="timings per engine (min kept)"
+        "--engines",
+        help=f"comma-separated engine variants, of {', '.join(VARIANT_NAMES)} (default: "
+        f"{','.join(DEFAULT_ENGINES)})",
     )
-    bench.add_argument("--seed", type=_seed, default=0, help="seed of inputs and weights")
+    bench.add_argument(
+        "--repeats",
+        type=_positive_int,
+        default=timed["repeats"],
+        help="timings per engine (min kept)",
+    )
+    bench.add_argument(
+        "--seed", type=_seed, default=timed["seed"], help="seed of inputs and weights"
+    )
     bench.add_argument(
         "--plot",
         type=Path,

@@ -155,6 +155,20 @@ def test_cli_defaults_are_the_estimators():
     assert args.threads == QuantumMNISTClassifier().n_threads
 
 
+def test_gradcheck_and_benchmark_defaults_are_their_functions():
+    import inspect
+
+    from qmnist_qiskit.gradcheck import gradcheck
+    from qmnist_qiskit.speed import engine_timings
+
+    for command, function in (("gradcheck", gradcheck), ("benchmark", engine_timings)):
+        args = vars(build_parser().parse_args([command]))
+        for name, parameter in inspect.signature(function).parameters.items():
+            if name in args and name != "engines":
+                assert args[name] == parameter.default, (command, name)
+    assert build_parser().parse_args(["benchmark"]).engines is None
+
+
 def test_changing_an_estimator_default_changes_the_cli(monkeypatch):
     changed = {
         "n_qubits": 6,
@@ -255,18 +269,20 @@ def test_output_directory_is_created_only_with_results(tmp_path, capsys):
 def test_an_internal_error_is_one_line_with_status_1_or_a_traceback_with_debug(capsys, monkeypatch):
     from qmnist_qiskit import speed
 
-    def divide(**_):
+    def divide(rows):
         return 1 / 0
 
-    monkeypatch.setattr(speed, "engine_timings", divide)
-    assert main(["benchmark"]) == 1
+    # The failure is injected after the timing: the parser reads engine_timings' defaults.
+    monkeypatch.setattr(speed, "timings_table", divide)
+    quick = ["benchmark", "--engines", "statevector", "--n-qubits", "2", "--repeats", "1"]
+    assert main(quick) == 1
     line = _one_error_line(capsys.readouterr())
     assert line == "qmnist: error: internal error (ZeroDivisionError): division by zero"
     with pytest.raises(ZeroDivisionError):
-        main(["--debug", "benchmark"])
+        main(["--debug", *quick])
     monkeypatch.setenv("QMNIST_DEBUG", "1")
     with pytest.raises(ZeroDivisionError):
-        main(["benchmark"])
+        main(quick)
 
 
 def test_warnings_are_one_line(tmp_path, capsys):
