@@ -7,9 +7,9 @@ it to ``exact_tolerance`` (1e-8); shot engines within ``shot_sigmas`` (5) standa
 
 The rows are the engine variants of :mod:`qmnist_qiskit.engines.registry`. Exact engines are
 differentiated the way the classifier trains: through each engine's ``torch_forward`` and torch
-autograd (:func:`~qmnist_qiskit.engines.qnn_torch_forward`). Shot engines report their standard errors (Aer's
-``forward_with_std`` / ``backward_with_std``), propagated into the loss gradient as described in
-:func:`gradcheck`.
+autograd (:func:`~qmnist_qiskit.engines.qnn_torch_forward`). Shot engines report their
+standard errors (Aer's ``forward_with_std`` / ``backward_with_std``), propagated into the loss
+gradient as described in :func:`gradcheck`.
 """
 
 from __future__ import annotations
@@ -230,9 +230,14 @@ def _check_arguments(
     exact_tolerance: float,
     shot_sigmas: float,
 ) -> None:
-    for name, value in (("batch_size", batch_size), ("shots", shots)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if isinstance(shots, bool) or not isinstance(shots, int) or shots < 2:
+        # One shot has no spread: its standard error, hence the tolerance, would be 0.
+        raise ValueError(
+            f"shots must be an integer >= 2 (the shot engines' standard errors need at least "
+            f"two samples), got {shots!r}"
+        )
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     for name, value in (("exact_tolerance", exact_tolerance), ("shot_sigmas", shot_sigmas)):
@@ -290,7 +295,7 @@ def gradcheck(
     seed : int
         Seed of the inputs, weights and labels, and of the shot engine.
     shots : int
-        Shots per expectation value of the shot engine.
+        Shots per expectation value of the shot engine, at least 2.
     engines : sequence of str, optional
         Only these rows (names from ``ENGINES``, or an alias of
         :data:`~qmnist_qiskit.engines.registry.ALIASES`); all by default. The reference gradient is

@@ -110,6 +110,7 @@ def test_report_as_dict_and_text():
         ({"engines": ["aer", "qulacs"]}, "unknown engines"),
         ({"batch_size": 0}, "batch_size"),
         ({"shots": -1}, "shots"),
+        ({"shots": 1}, r"shots must be an integer >= 2 \(the shot engines. standard errors"),
         ({"seed": -1}, "seed"),
         ({"preset": "deep"}, "unknown ansatz"),
         ({"reference": np.zeros(3)}, "reference must have shape"),
