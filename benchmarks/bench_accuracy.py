@@ -271,7 +271,7 @@ def _why(rows: list[dict], own: str) -> list[str]:
             [("circuit: dense (default)", "10 codes")],
         ),
         (
-            "input scales that start small: {d:.3f} against {a0:.3f} when they start at 1 "
+            "input scales that start small: {d:.3f} against {a0:.3f} when they start near 1 "
             "(reupload: {a1:.3f} against {a2:.3f})",
             [
                 ("dense, input scales start near 1 (not small)", own),

@@ -150,7 +150,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         ``min(epochs, max(1, max_samples // n_samples))`` passes, so its work is bounded
         whatever the data size (``None``: always ``epochs``). The default, 240,000, leaves the
         embedded 4,000 images their 8 epochs and gives 60,000 images 4: on Fashion-MNIST the
-        default model then reaches 86.8% test accuracy in a 90 s fit on a 2-core machine
+        default model then reaches 86.8% test accuracy in a 73 s fit on a 2-core machine
         (``benchmarks/results/full_size.md``).
     early_stopping : bool
         Hold out ``validation_fraction`` of the training data and stop when its loss has not
@@ -167,11 +167,12 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         ``encoder="autoencoder"``. ``"auto"``: on when the built-in autoencoder is fitted on
         at least 20,000 samples (``FINE_TUNE_FROM``), where a frozen unsupervised code is
         what limits accuracy: on 60,000 Fashion-MNIST images the frozen codes gave 82.4%
-        test accuracy in a 79 s fit, fine-tuning 86.8% in 90 s
+        test accuracy, fine-tuning 86.8% in a 73 s fit
         (``benchmarks/results/full_size_frozen.md``, ``full_size.md``). On the embedded
-        4,000 images fine-tuning gained 1.7 to 2.8 points for fits of 20 to 26 s instead of 17
-        to 23 (past the 20 s goal; ``embedded_fine_tuned.md``), so ``"auto"`` leaves it off
-        there.
+        4,000 images fine-tuning gained 1.7 to 2.8 points at no extra fit time (12.2 to
+        12.7 s against 12.3 to 12.8 s; ``embedded_fine_tuned.md``); ``"auto"`` leaves it off
+        there so that the embedded default keeps a label-free, frozen autoencoder and the
+        circuit does the classifying.
     fine_tune_learning_rate : float
         Learning rate of the encoder when fine-tuning.
     warm_start : bool
