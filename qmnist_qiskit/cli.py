@@ -215,83 +215,75 @@ def _add_training_data_options(parser: argparse.ArgumentParser, output: str) -> 
     )
 
 
+# The estimator's options that map one to one onto a parameter: (group, flag, parameter, a
+# type or a tuple of choices, help). Defaults come from QuantumMNISTClassifier().get_params().
+_ESTIMATOR_OPTIONS = (
+    ("model", "--n-qubits", "n_qubits", _positive_int, "wires of the circuit"),
+    ("model", "--reps", "reps", _positive_int, "circuit layers"),
+    (
+        "model",
+        "--n-features",
+        "n_features",
+        _positive_int,
+        "features the encoder makes (default: 2 x qubits for the dense preset, else qubits)",
+    ),
+    ("model", "--ansatz", "ansatz", PRESETS, "circuit preset"),
+    ("model", "--entanglement", "entanglement", ENTANGLEMENTS, "CNOT pattern"),
+    (
+        "model",
+        "--readout",
+        "readout",
+        READOUTS,
+        "class scores from the wires: a learnable scale, or a linear map (auto: scale when "
+        "qubits == classes)",
+    ),
+    (
+        "training",
+        "--epochs",
+        "epochs",
+        _positive_int,
+        "passes over the data (at most max-samples / n)",
+    ),
+    (
+        "training",
+        "--max-samples",
+        "max_samples",
+        _count_or_none,
+        "samples one fit trains on at most, counting repeats ('none': no bound)",
+    ),
+    ("training", "--batch-size", "batch_size", _positive_int, "mini-batch size"),
+    ("training", "--learning-rate", "learning_rate", _positive_number, "optimiser step"),
+    (
+        "training",
+        "--lr-schedule",
+        "lr_schedule",
+        LR_SCHEDULES,
+        "learning-rate schedule over the fit's mini-batches",
+    ),
+    ("training", "--optimizer", "optimizer", tuple(OPTIMIZERS), "torch optimiser"),
+    ("engine", "--engine", "engine", ENGINES, "simulator of the circuit"),
+)
+
+
 def _add_estimator_options(parser: argparse.ArgumentParser, defaults: dict) -> None:
     """The options of ``QuantumMNISTClassifier``, with its defaults and the package's choices."""
+    groups = {name: parser.add_argument_group(name) for name in ("model", "training", "engine")}
+    model, training, engine = groups["model"], groups["training"], groups["engine"]
     encoders = {name: name for name in ENCODER_NAMES} | {_NO_ENCODER: None}
-    model = parser.add_argument_group("model")
     model.add_argument(
         "--encoder",
         choices=tuple(encoders),
         default=_text_of(defaults["encoder"], encoders),
         help="image encoder (none: the data are already features)",
     )
-    model.add_argument(
-        "--n-qubits", type=_positive_int, default=defaults["n_qubits"], help="wires of the circuit"
-    )
-    model.add_argument(
-        "--reps", type=_positive_int, default=defaults["reps"], help="circuit layers"
-    )
-    model.add_argument(
-        "--n-features",
-        type=_positive_int,
-        default=defaults["n_features"],
-        help="features the encoder makes (default: 2 x qubits for the dense preset, else qubits)",
-    )
-    model.add_argument(
-        "--ansatz", choices=PRESETS, default=defaults["ansatz"], help="circuit preset"
-    )
-    model.add_argument(
-        "--entanglement",
-        choices=ENTANGLEMENTS,
-        default=defaults["entanglement"],
-        help="CNOT pattern",
-    )
-    model.add_argument(
-        "--readout",
-        choices=READOUTS,
-        default=defaults["readout"],
-        help="class scores from the wires: a learnable scale, or a linear map (auto: scale "
-        "when qubits == classes)",
-    )
-    training = parser.add_argument_group("training")
-    training.add_argument(
-        "--epochs",
-        type=_positive_int,
-        default=defaults["epochs"],
-        help="passes over the data (at most max-samples / n)",
-    )
-    training.add_argument(
-        "--max-samples",
-        type=_count_or_none,
-        default=defaults["max_samples"],
-        help="samples one fit trains on at most, counting repeats ('none': no bound)",
-    )
+    for group, flag, name, kind, text in _ESTIMATOR_OPTIONS:
+        read = {"choices": kind} if isinstance(kind, tuple) else {"type": kind}
+        groups[group].add_argument(flag, default=defaults[name], help=text, **read)
     training.add_argument(
         "--fine-tune",
         choices=tuple(_FINE_TUNE),
         default=_text_of(defaults["fine_tune"], _FINE_TUNE),
         help="also train the autoencoder through the circuit (auto: from 20,000 images)",
-    )
-    training.add_argument(
-        "--batch-size", type=_positive_int, default=defaults["batch_size"], help="mini-batch size"
-    )
-    training.add_argument(
-        "--learning-rate",
-        type=_positive_number,
-        default=defaults["learning_rate"],
-        help="optimiser step",
-    )
-    training.add_argument(
-        "--lr-schedule",
-        choices=LR_SCHEDULES,
-        default=defaults["lr_schedule"],
-        help="learning-rate schedule over the fit's mini-batches",
-    )
-    training.add_argument(
-        "--optimizer",
-        choices=tuple(OPTIMIZERS),
-        default=defaults["optimizer"],
-        help="torch optimiser",
     )
     training.add_argument(
         "--early-stopping",
@@ -304,10 +296,6 @@ def _add_estimator_options(parser: argparse.ArgumentParser, defaults: dict) -> N
         type=_seed,
         default=DEFAULT_RANDOM_STATE,
         help=f"seed of everything (default {DEFAULT_RANDOM_STATE}: runs repeat)",
-    )
-    engine = parser.add_argument_group("engine")
-    engine.add_argument(
-        "--engine", choices=ENGINES, default=defaults["engine"], help="simulator of the circuit"
     )
     engine.add_argument(
         "--shots", type=_positive_int, help="shots per expectation (aer, pennylane); default exact"
