@@ -14,9 +14,9 @@ from qiskit_machine_learning.gradients.utils import (
     _make_gradient_parameter_values,
     _make_gradient_parameters,
 )
-from qiskit_machine_learning.utils import circuit_cache_key
 
 from qmnist_qiskit.gradients.batched import BatchedEstimatorGradient, _Batch, _Evaluation
+from qmnist_qiskit.gradients.grouping import circuit_key
 
 
 class BatchedParamShiftGradient(BatchedEstimatorGradient):
@@ -56,7 +56,7 @@ class BatchedParamShiftGradient(BatchedEstimatorGradient):
     SUPPORTED_GATES = ParamShiftEstimatorGradient.SUPPORTED_GATES
 
     def _gradient_circuit(self, circuit: QuantumCircuit) -> GradientCircuit:
-        key = circuit_cache_key(circuit)
+        key = circuit_key(circuit)
         if key not in self._gradient_circuit_cache:
             translated = TranslateParameterizedGates(self.SUPPORTED_GATES)(circuit)
             self._gradient_circuit_cache[key] = _assign_unique_parameters(translated)

@@ -28,14 +28,13 @@ from qiskit.primitives.containers.observables_array import ObservablesArray
 from qiskit.providers import JobStatus
 from qiskit.quantum_info import SparsePauliOp
 from qiskit_aer import AerSimulator
-from qiskit_machine_learning.utils import circuit_cache_key
 
 from qmnist_qiskit.engines.statevector.simulator import (
     StatevectorSimulator,
     resolve_device,
     resolve_dtype,
 )
-from qmnist_qiskit.gradients.grouping import group_by_circuit, observable_key
+from qmnist_qiskit.gradients.grouping import circuit_key, group_by_circuit, observable_key
 
 
 def _stacked_rows(blocks: list[np.ndarray]) -> tuple[np.ndarray, list[int]]:
@@ -260,7 +259,7 @@ class StatevectorEstimator(BaseEstimatorV2):
         ``per_sample``; the others are its weights, shared by the batch.
         """
         key = (
-            circuit_cache_key(circuit),
+            circuit_key(circuit),
             tuple(parameter.name for parameter in circuit.parameters),
             tuple(per_sample),
             tuple(observable_key(observable) for observable in observables),

@@ -7,7 +7,7 @@ import pytest
 from qiskit.circuit import Parameter, ParameterVector, QuantumCircuit
 from qiskit.primitives import StatevectorEstimator as ReferenceEstimator
 from qiskit.providers import JobStatus
-from qiskit.quantum_info import Pauli, SparsePauliOp
+from qiskit.quantum_info import Pauli, SparsePauliOp, Statevector
 from qiskit_aer import AerSimulator
 from qiskit_machine_learning.neural_networks import EstimatorQNN
 
@@ -194,3 +194,19 @@ def test_backs_estimator_qnn_exactly_even_at_its_default_precision():
     reference = EstimatorQNN(estimator=ReferenceEstimator(), default_precision=0.0, **common)
     np.testing.assert_allclose(ours.forward(x, w), reference.forward(x, w), atol=1e-12)
     np.testing.assert_allclose(ours.backward(x, w)[1], reference.backward(x, w)[1], atol=1e-10)
+
+
+def test_custom_gates_of_one_name_but_different_content_are_not_confused():
+    flip, turn = QuantumCircuit(1, name="block"), QuantumCircuit(1, name="block")
+    flip.x(0)
+    turn.h(0)
+    first, second = QuantumCircuit(1), QuantumCircuit(1)
+    first.append(flip.to_gate(), [0])
+    second.append(turn.to_gate(), [0])
+    z = SparsePauliOp("Z")
+    expected = [Statevector(c).expectation_value(z).real for c in (first, second)]
+    together = StatevectorEstimator().run([(first, z), (second, z)]).result()
+    np.testing.assert_allclose([float(r.data.evs) for r in together], expected, atol=1e-12)
+    estimator = StatevectorEstimator()  # one estimator, its compiled-circuit cache kept
+    apart = [float(estimator.run([(c, z)]).result()[0].data.evs) for c in (first, second)]
+    np.testing.assert_allclose(apart, expected, atol=1e-12)
