@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from numbers import Integral, Real
 from pathlib import Path
@@ -30,7 +31,13 @@ from qmnist_qiskit.encoders import (
     is_image_encoder,
     make_encoder,
 )
-from qmnist_qiskit.engines import ENGINES, check_engine_options, make_qnn, require_engine
+from qmnist_qiskit.engines import (
+    ENGINES,
+    check_circuit,
+    check_engine_options,
+    make_qnn,
+    require_engine,
+)
 from qmnist_qiskit.model import QuantumClassifierModule, initial_weights
 from qmnist_qiskit.parallel import Ranks, current_ranks
 from qmnist_qiskit.parameters import (
@@ -69,12 +76,17 @@ MAX_FEATURES = 256
 more means raw pixels reached the circuit (784 with ``encoder=None`` on MNIST rows), which
 the encoders exist to reduce."""
 OPTIMIZER_PREFIX = "optimizer__"
+# What makes a classifier usable: initialize() alone makes only the module.
+_FITTED = ["module_", "encoder_", "classes_"]
+
+
+_ROUTED = re.compile(r"optimizer__[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _check_routed(names) -> None:
     """Only ``optimizer__NAME`` may go beyond the named parameters (skorch's routing)."""
     for name in names:
-        if not name.startswith(OPTIMIZER_PREFIX) or name == OPTIMIZER_PREFIX:
+        if not (isinstance(name, str) and _ROUTED.fullmatch(name)):
             raise ValueError(
                 f"QuantumMNISTClassifier got an unexpected keyword argument {name!r} (beyond "
                 f"its parameters it takes optimiser arguments as {OPTIMIZER_PREFIX}NAME)"
@@ -237,6 +249,10 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
     (3,)
     """
 
+    # The optimizer__* arguments (and any other keyword __init__ was given, refused in fit);
+    # replaced, never changed in place, so this class-level default stays empty.
+    _routed: dict = {}
+
     _parameter_constraints: dict = {
         "encoder": [
             Options(*ENCODER_NAMES),
@@ -338,54 +354,55 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.n_threads = n_threads
         self.verbose = verbose
-        # Kept as given and checked in fit, as scikit-learn asks of __init__.
-        vars(self).update(optimizer_arguments)
+        # Kept as given, apart from the attributes (so no name can shadow a method), and
+        # checked in fit, as scikit-learn asks of __init__; get_params returns them, so clone
+        # keeps them (a misspelt name is refused by the clone's fit too).
+        self._routed = dict(optimizer_arguments)
 
     # -- parameters (scikit-learn's, plus skorch's routed optimizer__*) -------------------
     def _optimizer_arguments(self) -> dict:
         """The ``optimizer__*`` parameters, prefix removed."""
         return {
             name[len(OPTIMIZER_PREFIX) :]: value
-            for name, value in vars(self).items()
-            if name.startswith(OPTIMIZER_PREFIX)
+            for name, value in self._routed.items()
+            if isinstance(name, str) and _ROUTED.fullmatch(name)
         }
 
     def get_params(self, deep: bool = True) -> dict:
         """The estimator's parameters, ``optimizer__*`` arguments included."""
-        params = super().get_params(deep=deep)
-        params.update({f"{OPTIMIZER_PREFIX}{k}": v for k, v in self._optimizer_arguments().items()})
-        return params
+        return super().get_params(deep=deep) | dict(self._routed)
 
     def set_params(self, **params) -> QuantumMNISTClassifier:
-        """Set parameters; ``optimizer__NAME=value`` sets an argument of the optimiser."""
-        named = set(self._get_param_names())
-        # optimizer__* (and, as in __init__, any other unknown plain name, refused in fit).
+        """Set parameters; ``optimizer__NAME=value`` sets an argument of the optimiser. Any
+        other unknown name is scikit-learn's ``ValueError``, at once."""
         routed = {
             k: params.pop(k)
             for k in list(params)
-            if k.startswith(OPTIMIZER_PREFIX) or ("__" not in k and k not in named)
+            if k in self._routed or k.startswith(OPTIMIZER_PREFIX)
         }
-        vars(self).update(routed)
+        self._routed = self._routed | routed
         return super().set_params(**params)
 
     # -- checks -------------------------------------------------------------------------
     def _check_params(self) -> None:
         """Every parameter against ``_parameter_constraints``, then the rules that tie
         parameters together: before any data is read or any encoder trains."""
-        named = set(self._get_param_names())
-        _check_routed(
-            name
-            for name in vars(self)
-            if name not in named and not name.startswith("_") and not name.endswith("_")
-        )
+        _check_routed(self._routed)
         check_estimator_parameters(self)
         if self.fine_tune is True and not self._autoencoder():
             raise ValueError("fine_tune=True needs encoder='autoencoder' (an MNISTAutoencoder)")
         require_engine(self.engine, check_engine_options(self.engine, self.engine_options))
-        check_optimizer_arguments(self.optimizer, self._optimizer_arguments())
+        check_optimizer_arguments(
+            self.optimizer, self._optimizer_arguments(), float(self.learning_rate)
+        )
 
     def _autoencoder(self) -> bool:
         return self.encoder == "autoencoder" or isinstance(self.encoder, MNISTAutoencoder)
+
+    def _trained(self) -> bool:
+        """Whether a fit (or load) made the whole model; ``initialize`` alone makes only the
+        module, so the next ``fit``/``partial_fit`` starts afresh."""
+        return all(hasattr(self, name) for name in _FITTED)
 
     def _check_input_range(self, X: np.ndarray) -> None:
         """Pixels in ``[0, 1]`` for the image encoders; a warning for features that are far
@@ -437,11 +454,13 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
             return self._n_encoder_features()
         if isinstance(self.encoder, MNISTAutoencoder):
             return int(self.encoder.n_components)
+        if isinstance(self.ansatz, CircuitSpec):  # a transformer must make what it takes
+            return len(self.ansatz.input_params)
         return None
 
     def _circuit(self, n_features: int) -> CircuitSpec:
         """The circuit for ``n_features`` inputs: the preset, or the user's own."""
-        if n_features > MAX_FEATURES and not isinstance(self.ansatz, CircuitSpec):
+        if n_features > MAX_FEATURES and isinstance(self.ansatz, str):
             raise ValueError(
                 f"{n_features} features per sample would reach the circuit; it takes at most "
                 f"{MAX_FEATURES} (rotation angles, not pixels): reduce the data with an "
@@ -471,8 +490,11 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         return spec
 
     def _plan(self, n_features: int, n_classes: int) -> CircuitSpec:
-        """The circuit, with its readout checked against the classes (before any training)."""
+        """The circuit, checked as its engine will check it (parameters, observables, memory)
+        and with its readout checked against the classes, before any training."""
         spec = self._circuit(n_features)
+        options = check_engine_options(self.engine, self.engine_options)
+        check_circuit(self.engine, options, *spec)
         make_readout(self.readout, len(spec.observables), n_classes)
         return spec
 
@@ -500,7 +522,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
             ).fit(X)
         self.encoder_ = encoder if ranks is None else ranks.broadcast_object(encoder)
         features = np.asarray(self.encoder_.transform(X), dtype=np.float64)
-        if spec is None:
+        if spec is None or len(spec.input_params) != features.shape[1]:
             spec = self._plan(features.shape[1], n_classes)
         self._initialize(spec, n_classes, seed)
         if ranks is not None:
@@ -528,8 +550,15 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         torch.Size([6])
         """
         self._check_params()
-        if not hasattr(self, "fine_tune_"):
-            self.fine_tune_ = self.fine_tune is True
+        if isinstance(self.fine_tune, bool):
+            self.fine_tune_ = self.fine_tune
+        else:  # "auto" resolves by the training set's size: what fit (or the file) said
+            self.fine_tune_ = bool(getattr(self, "fine_tune_", False))
+        if self.fine_tune_ and not hasattr(self, "encoder_"):
+            raise ValueError(
+                "initialize with fine-tuning needs the fitted encoder (encoder_): fit the model "
+                "first, or set fine_tune=False"
+            )
         spec = self._plan(int(n_features), int(n_classes))
         self._initialize(
             spec, int(n_classes), seed_from(self.random_state) if seed is None else seed
@@ -666,7 +695,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         and sent to the others; only rank 0 shows progress (see
         :mod:`qmnist_qiskit.parallel`).
         """
-        reset = not (self.warm_start and hasattr(self, "module_"))
+        reset = not (self.warm_start and self._trained())
         with torch_threads(self.n_threads):
             return self._train(X, y, epochs=None, reset=reset, lr_schedule=self.lr_schedule)
 
@@ -676,13 +705,13 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         ``classes`` (all labels that will ever be seen) is required on the first call
         unless ``y`` already holds every class.
         """
-        first = not hasattr(self, "module_")
+        first = not self._trained()
         with torch_threads(self.n_threads):
             return self._train(X, y, epochs=1, reset=first, classes=classes)
 
     # -- prediction ---------------------------------------------------------------------
     def _logits(self, X) -> np.ndarray:
-        check_is_fitted(self, "module_")
+        check_is_fitted(self, _FITTED)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         self._check_input_range(X)
         with torch_threads(self.n_threads):
@@ -714,7 +743,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         joblib). A path that cannot be written (no such directory, a directory, an empty
         name) is a :class:`~qmnist_qiskit.QMNISTError` naming it.
         """
-        check_is_fitted(self, "module_")
+        check_is_fitted(self, _FITTED)
         return save_classifier(self, path)
 
     @classmethod

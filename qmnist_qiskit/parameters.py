@@ -58,8 +58,11 @@ class Interval(Constraint):
     def allows(self, value) -> bool:
         if not (_is_integer(value) if self.kind is Integral else _is_real(value)):
             return False
-        if not math.isfinite(float(value)):
-            return False
+        try:
+            if not math.isfinite(float(value)):
+                return False
+        except OverflowError:  # an integer too large for a float: beyond any bound we set
+            return self.high is None and value > 0 and self.kind is Integral
         if self.low is not None:
             if value < self.low or (value == self.low and self.closed in ("right", "neither")):
                 return False
@@ -162,7 +165,10 @@ class HasMethods(Constraint):
     description: str
 
     def allows(self, value) -> bool:
-        return all(callable(getattr(value, name, None)) for name in self.methods)
+        # An instance: a class has the methods too, unbound.
+        return not isinstance(value, type) and all(
+            callable(getattr(value, name, None)) for name in self.methods
+        )
 
     def __str__(self) -> str:
         return self.description

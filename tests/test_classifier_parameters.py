@@ -323,3 +323,90 @@ def test_a_missing_gpu_is_refused_before_the_encoder_trains(features, engine, op
     with pytest.raises(QMNISTError, match=message):
         clf.fit(X, y)
     assert _RecordingEncoder.fits == []
+
+
+# -- what a review found ----------------------------------------------------------------------
+def test_a_misspelt_name_in_set_params_is_refused_at_once():
+    with pytest.raises(ValueError, match="Invalid parameter 'n_qubit'"):
+        small().set_params(n_qubit=3)
+
+
+def test_an_unknown_keyword_survives_clone_and_is_refused_by_the_clones_fit(features):
+    X, y = features
+    twin = clone(small(learnign_rate=0.1))
+    with pytest.raises(ValueError, match="unexpected keyword argument 'learnign_rate'"):
+        twin.fit(X, y)
+
+
+def test_a_keyword_named_like_a_method_cannot_replace_it(features):
+    X, y = features
+    clf = small(_check_params=0, predict=1)
+    assert callable(clf._check_params) and callable(clf.predict)
+    with pytest.raises(ValueError, match="unexpected keyword argument '_check_params'"):
+        clf.fit(X, y)
+
+
+def test_huge_integers_are_refused_as_values_not_overflows(features):
+    X, y = features
+    with pytest.raises(ValueError, match="n_qubits must be an integer in"):
+        small(n_qubits=10**400).fit(X, y)
+    with pytest.raises(ValueError, match="at most 50,000 are built"):
+        small(reps=10**400).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"optimizer": "sgd", "optimizer__momentum": -1}, "Invalid momentum value"),
+        ({"optimizer": "sgd", "optimizer__nesterov": True}, "Nesterov momentum requires"),
+        ({"optimizer": torch.optim.LBFGS}, "missing 1 required positional argument: 'closure'"),
+        ({"optimizer": torch.optim.SparseAdam}, "does not support dense gradients"),
+        ({"optimizer__lr": 0.1}, "takes no argument 'lr'"),
+    ],
+)
+def test_optimizers_that_cannot_train_are_refused_before_the_encoder(features, params, message):
+    X, y = features
+    _RecordingEncoder.fits.clear()
+    with pytest.raises(ValueError, match=message):
+        small(encoder=_RecordingEncoder(), **params).fit(X, y)
+    assert _RecordingEncoder.fits == []
+
+
+def test_a_circuit_with_measurements_is_refused_before_the_encoder(features):
+    X, y = features
+    spec = layered_circuit(4, reps=1, n_features=4)
+    measured = spec.circuit.copy()
+    measured.measure_all()
+    _RecordingEncoder.fits.clear()
+    clf = small(
+        encoder=_RecordingEncoder(),
+        ansatz=CircuitSpec(measured, spec.input_params, spec.weight_params, spec.observables),
+    )
+    with pytest.raises(ValueError, match="no measurements"):
+        clf.fit(X, y)
+    assert _RecordingEncoder.fits == []
+
+
+def test_initialize_alone_is_not_a_fitted_model(features):
+    from sklearn.exceptions import NotFittedError
+
+    X, y = features
+    clf = small().initialize(n_features=4, n_classes=3)
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+    clf.partial_fit(X, y)  # starts afresh: encoder and classes from these data
+    assert list(clf.classes_) == [0, 1, 2] and clf.predict(X).shape == (len(X),)
+    with pytest.raises(ValueError, match="needs the fitted encoder"):
+        QuantumMNISTClassifier(fine_tune=True).initialize(n_features=20, n_classes=10)
+
+
+def test_an_encoder_class_instead_of_an_instance_is_refused(features):
+    from sklearn.decomposition import PCA
+
+    X, y = features
+    with pytest.raises(ValueError, match="encoder must be one of .* a scikit-learn transformer"):
+        small(encoder=PCA).fit(X, y)
+
+
+def test_the_autoencoder_takes_a_torch_device():
+    MNISTAutoencoder(device=torch.device("cpu"))._check_params()
