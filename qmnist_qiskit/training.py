@@ -44,20 +44,39 @@ def optimizer_class(optimizer: str | type[torch.optim.Optimizer]) -> type[torch.
     )
 
 
-def check_optimizer_arguments(optimizer, arguments: dict) -> None:
-    """:class:`ValueError` unless ``optimizer`` takes every one of ``arguments`` (the
-    estimator's ``optimizer__*`` parameters, prefix removed), naming the ones it takes."""
+def check_optimizer_arguments(optimizer, arguments: dict, learning_rate: float = 1e-3) -> None:
+    """:class:`ValueError` unless ``optimizer`` can train with ``arguments`` (the estimator's
+    ``optimizer__*`` parameters, prefix removed): every name one it takes (naming the ones it
+    does), and one step on a dummy weight going through, so values it refuses
+    (``momentum=-1``), optimisers that need a closure (``LBFGS``) or sparse gradients
+    (``SparseAdam``) fail here, before any training.
+
+    Examples
+    --------
+    >>> check_optimizer_arguments("sgd", {"momentum": -1})
+    Traceback (most recent call last):
+    ...
+    ValueError: torch.optim.sgd.SGD cannot train with {'momentum': -1}: Invalid momentum value: -1
+    """
     cls = optimizer_class(optimizer)
+    name = f"{cls.__module__}.{cls.__qualname__}"
     signature = inspect.signature(cls.__init__)
     takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
-    valid = [name for name in signature.parameters if name not in ("self", "params", "lr")]
-    unknown = [name for name in arguments if name not in valid or name == "lr"]
-    if unknown and not takes_any:
+    valid = [p for p in signature.parameters if p not in ("self", "params", "lr")]
+    unknown = [p for p in arguments if p in ("params", "lr") or (p not in valid and not takes_any)]
+    if unknown:
         raise ValueError(
-            f"{cls.__module__}.{cls.__qualname__} takes no argument "
-            f"{', '.join(repr(name) for name in unknown)} (given as optimizer__{unknown[0]}); "
-            f"its arguments are {', '.join(valid)} (the learning rate is learning_rate)"
+            f"{name} takes no argument {', '.join(repr(p) for p in unknown)} (given as "
+            f"optimizer__{unknown[0]}); its arguments are {', '.join(valid)} (the learning rate "
+            "is learning_rate)"
         )
+    weight = torch.zeros(1, requires_grad=True)
+    try:
+        trial = cls([weight], lr=learning_rate, **arguments)
+        weight.grad = torch.ones(1)
+        trial.step()
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{name} cannot train with {arguments}: {exc}") from exc
 
 
 def make_optimizer(
@@ -77,7 +96,7 @@ def make_optimizer(
     >>> type(sgd).__name__, sgd.param_groups[0]["momentum"]
     ('SGD', 0.9)
     """
-    check_optimizer_arguments(optimizer, arguments)
+    check_optimizer_arguments(optimizer, arguments, learning_rate)
     return optimizer_class(optimizer)(parameter_groups, lr=learning_rate, **arguments)
 
 
