@@ -24,6 +24,7 @@ from importlib import import_module
 
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
+from torch import device as torch_device
 
 from qmnist_qiskit.engines.base import EngineQNN, qnn_torch_forward
 from qmnist_qiskit.engines.checks import check_qnn_spec
@@ -81,6 +82,27 @@ def require_engine(engine: str, options: dict) -> None:
 
         device = str(options.get("device", "CPU")).upper()
         check_device(device, options.get("method") or "automatic")
+
+
+def check_circuit(
+    engine: str,
+    options: dict,
+    circuit: QuantumCircuit,
+    input_params: Sequence[Parameter],
+    weight_params: Sequence[Parameter],
+    observables: Sequence[SparsePauliOp],
+) -> list[SparsePauliOp]:
+    """What :func:`make_qnn` checks of a circuit before building its engine, without building
+    it: the circuit, its parameter lists and observables (the same errors for every engine),
+    and that one sample fits the engine's memory budget. Returns the observables as
+    ``SparsePauliOp``. The classifier calls it before its encoder trains."""
+    observables = check_qnn_spec(circuit, list(input_params), list(weight_params), observables)
+    if _holds_full_state(engine, options):
+        require_memory(engine, circuit.num_qubits)
+    elif engine == "statevector" and torch_device(options.get("device", "cpu")).type == "cpu":
+        # The simulator checks again when built, against the same budget.
+        require_memory(engine, circuit.num_qubits, budget=options.get("max_memory_bytes"))
+    return observables
 
 
 def make_qnn(
@@ -146,10 +168,7 @@ def make_qnn(
     options = check_engine_options(engine, options)
     require_engine(engine, options)
     input_params, weight_params = list(input_params), list(weight_params)
-    observables = check_qnn_spec(circuit, input_params, weight_params, observables)
-    if _holds_full_state(engine, options):
-        # The statevector engine checks against its own budget (max_memory_bytes).
-        require_memory(engine, circuit.num_qubits)
+    observables = check_circuit(engine, options, circuit, input_params, weight_params, observables)
     module_name, factory_name = _FACTORIES[engine]
     factory = getattr(import_module(module_name), factory_name)
     return factory(
@@ -165,6 +184,7 @@ def make_qnn(
 __all__ = [
     "ENGINES",
     "EngineQNN",
+    "check_circuit",
     "check_engine_options",
     "make_qnn",
     "qnn_torch_forward",
