@@ -28,6 +28,7 @@ import inspect
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -43,7 +44,7 @@ import numpy as np
 
 from qmnist_qiskit.circuits import ENTANGLEMENTS, PRESETS
 from qmnist_qiskit.encoders import ENCODER_NAMES
-from qmnist_qiskit.engines import ENGINES, check_engine_options
+from qmnist_qiskit.engines import ENGINES
 from qmnist_qiskit.engines.registry import VARIANT_NAMES
 from qmnist_qiskit.exceptions import QMNISTError
 from qmnist_qiskit.files import atomic_path, check_writable, write_text
@@ -380,9 +381,8 @@ def _classifier(args: argparse.Namespace):
         n_threads=_n_threads(args),
         verbose=0 if args.quiet else 1,
     )
+    # Parameters, engine options, the engine's device: before the data are loaded.
     classifier._check_params()
-    # The engine's options too, before the data are loaded and the encoder is fitted.
-    check_engine_options(classifier.engine, classifier.engine_options)
     return classifier
 
 
@@ -422,6 +422,8 @@ def _save_model(classifier, output: Path) -> Path:
         rescue = Path(tempfile.mkdtemp(prefix="qmnist-model-")) / MODEL_FILE
         classifier.save(rescue)
     except Exception as exc:
+        if rescue is not None:
+            shutil.rmtree(rescue.parent, ignore_errors=True)
         where = "in the temporary directory" if rescue is None else f"to {rescue}"
         raise QMNISTError(f"{failure}; saving it {where} failed too: {_one_line(exc)}") from exc
     raise QMNISTError(f"{failure}; the trained model was saved to {rescue} instead")
@@ -745,7 +747,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=_seed, default=checked["seed"], help="seed of inputs, weights, labels"
     )
     check.add_argument(
-        "--shots", type=_positive_int, default=checked["shots"], help="shots of the shot engines"
+        "--shots",
+        type=_integer(2),
+        default=checked["shots"],
+        help="shots of the shot engines (at least 2: their standard errors need two samples)",
     )
     check.set_defaults(handler=_gradcheck)
 

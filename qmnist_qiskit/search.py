@@ -83,8 +83,8 @@ def parameter_grid(specs: Sequence[str], estimator: BaseEstimator) -> dict[str, 
         for candidate in ParameterGrid(grid):
             try:
                 clone(estimator).set_params(**candidate)._check_params()
-            except ValueError as exc:
-                raise ValueError(f"candidate {candidate}: {exc}") from exc
+            except (ValueError, QMNISTError) as exc:
+                raise type(exc)(f"candidate {candidate}: {exc}") from exc
     return grid
 
 
