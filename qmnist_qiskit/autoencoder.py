@@ -169,9 +169,11 @@ class MNISTAutoencoder(TransformerMixin, BaseEstimator):
         "n_components": [Interval(Integral, 1, None)],
         "hidden_layer_sizes": [
             Satisfies(
-                lambda sizes: len(sizes) > 0
-                and all(isinstance(w, Integral) and not isinstance(w, bool) for w in sizes)
-                and min(sizes) >= 1,
+                lambda sizes: (
+                    len(sizes) > 0
+                    and all(isinstance(w, Integral) and not isinstance(w, bool) for w in sizes)
+                    and min(sizes) >= 1
+                ),
                 "a non-empty sequence of positive integers",
             )
         ],
@@ -185,7 +187,7 @@ class MNISTAutoencoder(TransformerMixin, BaseEstimator):
             Interval(Integral, 0, 2**32 - 1),
             Instance(np.random.RandomState, "a numpy RandomState"),
         ],
-        "device": [Instance(str, "a torch device name such as 'cpu' or 'cuda'")],
+        "device": [Instance((str, torch.device), "a torch device such as 'cpu' or 'cuda'")],
         "n_threads": [Interval(Integral, 1, None), NONE],
         "verbose": [Interval(Integral, 0, None), BOOLEAN],
     }

@@ -48,10 +48,14 @@ def _remove(partial: Path | None) -> None:
         partial.unlink(missing_ok=True)
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# Read once, at import: setting the process-wide umask to read it races with other threads.
+_UMASK = _read_umask()
 
 
 @contextmanager
@@ -80,8 +84,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         partial = Path(name)
         os.close(handle)
         # mkstemp makes the file private (0600); give it the mode a plain open() would.
-        os.chmod(partial, 0o666 & ~_umask())
+        os.chmod(partial, 0o666 & ~_UMASK)
         yield partial
+        # On disk before it takes the target's name: whole or not at all after a crash too.
+        with open(partial, "rb") as written:
+            os.fsync(written.fileno())
         os.replace(partial, target)
     except OSError as exc:
         _remove(partial)
