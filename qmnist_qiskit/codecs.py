@@ -158,10 +158,14 @@ class PCACodec(EncoderCodec):
     kind = "pca"
 
     def handles(self, encoder) -> bool:
-        return isinstance(encoder, Pipeline) and [type(s) for _, s in encoder.steps] == [
-            PCA,
-            MinMaxScaler,
-        ]
+        # Only the settings the file stores: a whitened PCA or a clipping scaler would come
+        # back without them and predict otherwise, so such pipelines are not "pca".
+        return (
+            isinstance(encoder, Pipeline)
+            and [type(s) for _, s in encoder.steps] == [PCA, MinMaxScaler]
+            and not encoder[0].whiten
+            and not encoder[1].clip
+        )
 
     def encode(self, encoder) -> tuple[dict, dict[str, torch.Tensor]]:
         pca, scaler = encoder[0], encoder[1]

@@ -451,6 +451,23 @@ def test_unsavable_settings_are_refused_before_writing(digits, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("setting", ["whiten", "clip"])
+def test_a_pca_pipeline_with_settings_the_file_cannot_hold_is_refused(digits, tmp_path, setting):
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+
+    X, y = digits
+    encoder = make_pipeline(
+        PCA(n_components=3, whiten=setting == "whiten"),
+        MinMaxScaler((0, np.pi), clip=setting == "clip"),
+    )
+    clf = QuantumMNISTClassifier(encoder=encoder, n_qubits=3, reps=1, epochs=1, random_state=0)
+    with pytest.raises(ValueError, match="use pickle or joblib"):
+        clf.fit(X, y).save(tmp_path / "model.safetensors")
+    assert not list(tmp_path.iterdir())
+
+
 class _MyAdam(torch.optim.Adam):
     pass
 
