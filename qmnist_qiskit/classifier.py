@@ -93,6 +93,11 @@ def _check_routed(names) -> None:
             )
 
 
+def _is_fitted_name(name: str) -> bool:
+    """scikit-learn's convention: fitted attributes end in ``_`` (and are not private)."""
+    return name.endswith("_") and not name.startswith("_")
+
+
 def _encoder_name(encoder) -> str:
     return repr(encoder) if isinstance(encoder, str) else type(encoder).__name__
 
@@ -605,7 +610,21 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         return torch.as_tensor(np.searchsorted(self.classes_, y), dtype=torch.long)
 
     # -- training -----------------------------------------------------------------------
-    def _train(
+    def _train(self, X, y, *, reset: bool, **how) -> QuantumMNISTClassifier:
+        """:meth:`_fit_steps`, all or nothing: when it raises, the fitted attributes are
+        those from before the call (a failed refit keeps the previous model, not a mix of a new
+        encoder and old weights; a failed first fit leaves an unfitted estimator). Ctrl-C in
+        training is not a failure: the loop stops and the model trained so far stays."""
+        before = {name: value for name, value in vars(self).items() if _is_fitted_name(name)}
+        try:
+            return self._fit_steps(X, y, reset=reset, **how)
+        except BaseException:
+            for name in [name for name in vars(self) if _is_fitted_name(name)]:
+                delattr(self, name)
+            vars(self).update(before)
+            raise
+
+    def _fit_steps(
         self,
         X,
         y,

@@ -410,3 +410,32 @@ def test_an_encoder_class_instead_of_an_instance_is_refused(features):
 
 def test_the_autoencoder_takes_a_torch_device():
     MNISTAutoencoder(device=torch.device("cpu"))._check_params()
+
+
+def test_a_failed_refit_keeps_the_previous_model(features):
+    X, y = features
+    clf = small(epochs=1).fit(X, y)
+    before = clf.predict_proba(X)
+    weights = clf.module_.weights.detach().clone()
+    # A transformer whose output no longer fits the circuit: the refit fails after the
+    # encoder is fitted, which used to leave the new encoder beside the old weights.
+    clf.set_params(encoder=FunctionTransformer(lambda a: np.hstack([a, a])), n_qubits=4)
+    with pytest.raises(ValueError):
+        clf.set_params(ansatz=preset_circuit("seed", 4)).fit(X, y)
+    clf.set_params(encoder=None, ansatz="dense")
+    torch.testing.assert_close(clf.module_.weights, weights, rtol=0, atol=0)
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+
+
+def test_a_failed_first_fit_leaves_an_unfitted_estimator(features):
+    from sklearn.exceptions import NotFittedError
+
+    X, y = features
+    clf = small(
+        encoder=FunctionTransformer(lambda a: np.hstack([a, a])), ansatz=preset_circuit("seed", 4)
+    )
+    with pytest.raises(ValueError):
+        clf.fit(X, y)
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+    assert not [name for name in vars(clf) if name.endswith("_") and not name.startswith("_")]
