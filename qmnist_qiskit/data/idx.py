@@ -15,6 +15,7 @@ import gzip
 import math
 import os
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -110,10 +111,15 @@ def _check_memory(path: Path, dims: tuple[int, ...], expected: int) -> None:
         )
 
 
-def _read_idx(path: Path, magic: int, item_shape: tuple[int, ...]) -> np.ndarray:
+def _read_idx(
+    path: Path,
+    magic: int,
+    item_shape: tuple[int, ...],
+    count_check: Callable[[int], None] | None = None,
+) -> np.ndarray:
     """The array of an IDX file whose items have ``item_shape``: the header is checked before
-    any data is read, and the data are read only when the header's sizes match the file's
-    (raw files) and fit in memory."""
+    any data is read (``count_check`` gets the number of items it claims), and the data are
+    read only when the header's sizes match the file's (raw files) and fit in memory."""
     gz = path.suffix == ".gz"
     header_size = 4 * (2 + len(item_shape))
     try:
@@ -132,6 +138,8 @@ def _read_idx(path: Path, magic: int, item_shape: tuple[int, ...]) -> np.ndarray
                 actual = os.fstat(stream.fileno()).st_size - header_size
                 _check_size(path, dims, expected, actual, exact=True)
             _check_memory(path, dims, expected)
+            if count_check is not None:
+                count_check(dims[0])
             data = _read_up_to(stream, expected)
             more = bool(stream.read(1)) if gz else False
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
@@ -153,8 +161,8 @@ def _check_size(
         )
 
 
-def _read_images(path: Path) -> np.ndarray:
-    return _read_idx(path, IMAGES_MAGIC, IMAGE_SHAPE)
+def _read_images(path: Path, count_check: Callable[[int], None] | None = None) -> np.ndarray:
+    return _read_idx(path, IMAGES_MAGIC, IMAGE_SHAPE, count_check)
 
 
 def _read_labels(path: Path) -> np.ndarray:
@@ -223,10 +231,15 @@ def read_idx_subset(
     images_name, labels_name = IDX_FILE_NAMES[subset]
     images_path = _find_file(folder, images_name)
     labels_path = _find_file(folder, labels_name)
-    images = _read_images(images_path)
+    # The labels first (a byte each), so the images' header is held to their count before
+    # any image is read.
     labels = _read_labels(labels_path)
-    if len(images) != len(labels):
-        raise QMNISTError(
-            f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels"
-        )
-    return images, labels
+
+    def same_count(n_images: int) -> None:
+        if n_images != len(labels):
+            raise QMNISTError(
+                f"{images_path} holds {n_images} images but {labels_path} holds "
+                f"{len(labels)} labels"
+            )
+
+    return _read_images(images_path, same_count), labels

@@ -193,6 +193,22 @@ def test_image_label_count_mismatch(tmp_path, write_dataset, idx_bytes):
         load_mnist(tmp_path)
 
 
+def test_a_count_mismatch_is_found_before_the_images_are_read(tmp_path, idx_bytes):
+    import tracemalloc
+
+    images = np.zeros((20_000, 28, 28), dtype=np.uint8)  # 15.7 MB of pixels on disk
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(idx_bytes(2051, images))
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(idx_bytes(2049, np.zeros(3, np.uint8)))
+    tracemalloc.start()
+    try:
+        with pytest.raises(QMNISTError, match="holds 20000 images but .* holds 3 labels"):
+            load_mnist(tmp_path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+
+
 @pytest.mark.parametrize("shape", [(20, 27, 28), (20, 28, 32), (20, 14, 56)])
 def test_wrong_image_size(tmp_path, write_dataset, idx_bytes, shape):
     write_dataset(tmp_path)
