@@ -381,8 +381,11 @@ def _classifier(args: argparse.Namespace):
         n_threads=_n_threads(args),
         verbose=0 if args.quiet else 1,
     )
-    # Parameters, engine options, the engine's device: before the data are loaded.
+    # Parameters, engine options, the engine's device and, when the encoder fixes the
+    # circuit's inputs, the circuit itself (its size): before the data are loaded.
     classifier._check_params()
+    if classifier.encoder is not None:
+        classifier._circuit(classifier._n_encoder_features())
     return classifier
 
 

@@ -224,6 +224,17 @@ def test_engine_options_are_checked_before_loading_data(tmp_path, capsys):
     assert captured.out == "" and not (tmp_path / "run").exists()
 
 
+def test_an_oversized_circuit_is_reported_before_loading_data(tmp_path, capsys):
+    missing = tmp_path / "no-data"
+    status = main(
+        ["train", "--output", str(tmp_path / "run"), "--reps", "5000", "--data-dir", str(missing)]
+    )
+    captured = capsys.readouterr()
+    assert status == 2
+    assert "gates" in _one_error_line(captured) and "at most 50,000" in captured.err
+    assert captured.out == "" and not (tmp_path / "run").exists()
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_a_missing_gpu_is_reported_before_loading_data(tmp_path, capsys):
     missing = tmp_path / "no-data"
