@@ -29,17 +29,40 @@ from qmnist_qiskit.training import sample_progress
 _TAIL = 0.005
 
 
+# Float rounding of pixels scaled into [0, 1].
+_PIXEL_TOLERANCE = 1e-6
+
+
+def pixel_range_problem(X: np.ndarray) -> str | None:
+    """What is wrong when ``X`` is not pixels in ``[0, 1]`` (0..255 images, say), and how to
+    scale it; ``None`` when it is. The one test of the image encoders' input range.
+
+    Examples
+    --------
+    >>> pixel_range_problem(np.array([[0.0, 1.0]])) is None
+    True
+    >>> pixel_range_problem(np.array([[0, 255]]))
+    'X holds values in [0, 255]: scale the images first (X / 255.0 for 0..255 images)'
+    """
+    if X.size == 0:
+        return None
+    low, high = float(np.min(X)), float(np.max(X))
+    if low >= -_PIXEL_TOLERANCE and high <= 1 + _PIXEL_TOLERANCE:
+        return None
+    return (
+        f"X holds values in [{low:g}, {high:g}]: scale the images first (X / 255.0 for "
+        "0..255 images)"
+    )
+
+
 def _warn_outside_pixel_range(X: np.ndarray) -> None:
     """The autoencoder learns pixels in ``[0, 1]`` (its decoder ends in a sigmoid): warn when
-    ``X`` is not in that range (0..255 images, say). As a general scikit-learn transformer it
-    still runs; :class:`~qmnist_qiskit.QuantumMNISTClassifier` refuses such images."""
-    if X.size and (float(X.min()) < -1e-6 or float(X.max()) > 1 + 1e-6):
+    ``X`` is not in that range. As a general scikit-learn transformer it still runs;
+    :class:`~qmnist_qiskit.QuantumMNISTClassifier` refuses such images."""
+    problem = pixel_range_problem(X)
+    if problem is not None:
         warnings.warn(
-            f"MNISTAutoencoder expects pixels in [0, 1], but X holds values in "
-            f"[{float(X.min()):g}, {float(X.max()):g}]: scale the images first (X / 255.0 "
-            "for 0..255 images)",
-            UserWarning,
-            stacklevel=3,
+            f"MNISTAutoencoder expects pixels in [0, 1], but {problem}", UserWarning, stacklevel=3
         )
 
 

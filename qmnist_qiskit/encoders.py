@@ -11,13 +11,11 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler
 
-from qmnist_qiskit.autoencoder import MNISTAutoencoder
+from qmnist_qiskit.autoencoder import MNISTAutoencoder, pixel_range_problem
 
 ENCODER_NAMES = ("autoencoder", "pca")
 ANGLE_LIMIT = 4 * math.pi
 """Features beyond this (two full turns of a rotation) are far from any angle range."""
-# Float rounding of pixels scaled into [0, 1].
-_PIXEL_TOLERANCE = 1e-6
 
 
 def is_image_encoder(encoder) -> bool:
@@ -39,14 +37,9 @@ def check_pixel_range(X: np.ndarray, who: str) -> None:
     ...
     ValueError: encoder='pca' takes pixels in [0, 1], but X holds values in [0, 255]: ...
     """
-    if X.size == 0:
-        return
-    low, high = float(np.min(X)), float(np.max(X))
-    if low < -_PIXEL_TOLERANCE or high > 1 + _PIXEL_TOLERANCE:
-        raise ValueError(
-            f"{who} takes pixels in [0, 1], but X holds values in [{low:g}, {high:g}]: scale "
-            "the images first (X / 255.0 for 0..255 images)"
-        )
+    problem = pixel_range_problem(X)
+    if problem is not None:
+        raise ValueError(f"{who} takes pixels in [0, 1], but {problem}")
 
 
 def check_angle_range(X: np.ndarray) -> None:
