@@ -42,11 +42,11 @@ import platform
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import sklearn
 import torch
+from results_io import RESULTS, write_results
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -58,7 +58,6 @@ import qmnist_qiskit
 from qmnist_qiskit import MNISTAutoencoder, QuantumMNISTClassifier, load_mnist
 from qmnist_qiskit.circuits import CircuitSpec, input_scale_mask, layered_circuit, preset_circuit
 
-RESULTS = Path(__file__).parent / "results"
 GOAL_ACCURACY = 0.85
 GOAL_SECONDS = 90.0
 
@@ -382,7 +381,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.markdown_only:
         report = json.loads((RESULTS / "accuracy.json").read_text())
-        (RESULTS / "accuracy.md").write_text(_markdown(report))
+        write_results("accuracy", report, _markdown(report), run=report.pop("run"))
         return
     torch.set_num_threads(args.threads)
     load_before = [round(value, 2) for value in os.getloadavg()]
@@ -432,10 +431,7 @@ def main() -> None:
         },
         "rows": rows,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "accuracy.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    (RESULTS / "accuracy.md").write_text(_markdown(report))
-    print(_markdown(report))
+    write_results("accuracy", report, _markdown(report))
 
 
 if __name__ == "__main__":

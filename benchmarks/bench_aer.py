@@ -22,7 +22,6 @@ Run: ``python benchmarks/bench_aer.py`` (about 4 minutes on 2 cores); results go
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -37,6 +36,7 @@ from qiskit_aer.noise import NoiseModel, depolarizing_error
 from qiskit_aer.primitives import EstimatorV2
 from qiskit_machine_learning.gradients import ParamShiftEstimatorGradient
 from qiskit_machine_learning.neural_networks import EstimatorQNN
+from results_io import RESULTS, write_results
 
 from qmnist_qiskit.circuits import seed_circuit
 from qmnist_qiskit.engines.aer import BatchedParamShiftGradient, make_aer_qnn
@@ -270,7 +270,7 @@ def main() -> None:
     parser.add_argument(
         "--output-dir",
         type=Path,
-        default=Path(__file__).resolve().parent / "results",
+        default=RESULTS,
         help="where aer.json and aer.md are written",
     )
     args = parser.parse_args()
@@ -304,10 +304,7 @@ def main() -> None:
             f"{key} {row[key]:.3f} s" for key in ("forward", "jacobian") if key in row
         )
         print(f"{row['qubits']:3d} qubits  {row['mode']}: {timings}")
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    (args.output_dir / "aer.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.output_dir / "aer.md").write_text(_markdown(results))
-    print(f"wrote {args.output_dir / 'aer.json'} and {args.output_dir / 'aer.md'}")
+    write_results("aer", results, _markdown(results), directory=args.output_dir)
 
 
 if __name__ == "__main__":

@@ -24,21 +24,17 @@ results go to ``benchmarks/results/classifier_epoch.json`` and ``.md``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from qiskit.primitives import StatevectorEstimator
 from qiskit_machine_learning.neural_networks import EstimatorQNN
+from results_io import machine, write_results
 
 from qmnist_qiskit import QuantumMNISTClassifier
 from qmnist_qiskit.circuits import seed_circuit
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def _epoch_seconds(engine: str, options: dict, F: np.ndarray, y: np.ndarray) -> tuple[float, dict]:
@@ -102,12 +98,7 @@ def main() -> None:
 
     per_sample = statevector / args.samples
     result = {
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-        },
+        "machine": machine(),
         "samples": args.samples,
         "statevector_epoch_s": statevector,
         "pennylane_default_qubit_epoch_s": pennylane,
@@ -116,8 +107,6 @@ def main() -> None:
         "ratio_vs_default_qubit": pennylane / statevector,
         "ratio_vs_estimator_qnn_per_sample": qnn_per_sample / per_sample,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "classifier_epoch.json").write_text(json.dumps(result, indent=2) + "\n")
     table = f"""# One epoch of the seed classifier, {args.samples} samples, batch 1000
 
 torch threads: {args.threads}; 1-minute load average at the end: {os.getloadavg()[0]:.1f}.
@@ -131,8 +120,7 @@ torch threads: {args.threads}; 1-minute load average at the end: {os.getloadavg(
 {qnn_per_sample * args.samples:.0f} (extrapolated) | {1000 * qnn_per_sample:.1f} | \
 {qnn_per_sample / per_sample:.0f}x (goal 3000x) |
 """
-    (RESULTS / "classifier_epoch.md").write_text(table)
-    print(table)
+    write_results("classifier_epoch", result, table)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ Run ``python benchmarks/bench_forum.py`` (about 2 to 4 minutes); it writes
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -38,6 +37,7 @@ import qiskit_aer
 import torch
 from pennylane import numpy as pnp
 from qiskit_machine_learning.neural_networks import NeuralNetwork
+from results_io import RESULTS, write_results
 
 from qmnist_qiskit.circuits import seed_circuit
 from qmnist_qiskit.engines import make_qnn, qnn_torch_forward
@@ -45,7 +45,6 @@ from qmnist_qiskit.engines.pennylane import original_loss, original_qnode
 
 N_QUBITS = 10
 BATCH = 4
-RESULTS = Path(__file__).resolve().parent / "results"
 
 # The thread's figures: seconds per evaluation (and per image gradient for default.qubit).
 FORUM_2019 = [
@@ -349,9 +348,6 @@ def main(argv: list[str] | None = None) -> int:
     rows = [Row(name, 2019, evaluation, gradient) for name, evaluation, gradient in FORUM_2019]
     rows += _paths(data, args.repeats, args.budget)
     machine["load_average_at_end"] = os.getloadavg()[0]
-    markdown = _markdown(rows, machine)
-    print(markdown)
-    args.output.mkdir(parents=True, exist_ok=True)
     results = {
         "machine": machine,
         "n_qubits": N_QUBITS,
@@ -360,9 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         "wall_s": time.perf_counter() - start,
         "rows": [asdict(row) for row in rows],
     }
-    (args.output / "forum.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.output / "forum.md").write_text(markdown)
-    print(f"wrote {args.output / 'forum.json'} and {args.output / 'forum.md'}")
+    write_results("forum", results, _markdown(rows, machine), directory=args.output)
     return 0
 
 

@@ -32,12 +32,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from results_io import write_results
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
 from qmnist_qiskit import QuantumMNISTClassifier, load_mnist
 
-RESULTS = Path(__file__).parent / "results"
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
@@ -166,11 +166,7 @@ def main() -> None:
             print("no full-size IDX files found: install dataset-fashion-mnist or pass --data-dir")
     result["runs"] = runs
     result["load_after"] = os.getloadavg()[0]
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.output}.json").write_text(json.dumps(result, indent=2) + "\n")
-    markdown = _markdown(result)
-    (RESULTS / f"{args.output}.md").write_text(markdown)
-    print(markdown)
+    write_results(args.output, result, _markdown(result))
 
 
 if __name__ == "__main__":

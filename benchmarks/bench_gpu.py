@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 import torch
+from results_io import RESULTS, run_record, write_results
 
 import qmnist_qiskit
 from qmnist_qiskit import make_qnn
@@ -45,7 +46,6 @@ from qmnist_qiskit.circuits import input_scale_mask, preset_circuit, seed_circui
 from qmnist_qiskit.exceptions import QMNISTError
 from qmnist_qiskit.model import initial_weights
 
-RESULTS = Path(__file__).parent / "results"
 TOLERANCE = 1e-10
 EXACT_BATCH = 64
 
@@ -228,12 +228,8 @@ def _markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write(result: dict, output_dir: Path) -> str:
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "gpu.json").write_text(json.dumps(result, indent=2) + "\n")
-    markdown = _markdown(result)
-    (output_dir / "gpu.md").write_text(markdown)
-    return markdown
+def _write(result: dict, output_dir: Path, run: dict) -> None:
+    write_results("gpu", result, _markdown(result), directory=output_dir, run=run, echo=False)
 
 
 def main() -> int:
@@ -284,7 +280,8 @@ def main() -> int:
     else:
         result["exactness"] = {"skipped": "CUDA is not available"}
     print(json.dumps({"exactness": result["exactness"]}), flush=True)
-    _write(result, args.output_dir)
+    run = run_record()
+    _write(result, args.output_dir, run)
     for name, device, batch in _plan(args.quick, cuda):
         seconds_left = args.time_budget - (time.perf_counter() - began)
         skip = None
@@ -313,12 +310,12 @@ def main() -> int:
         print(json.dumps(run), flush=True)
         result["runs"].append(run)
         result["elapsed_s"] = time.perf_counter() - began
-        _write(result, args.output_dir)
+        _write(result, args.output_dir, run)
     result["ratios_cpu_over_gpu"] = {
         f"{name}@{batch}": ratio for (name, batch), ratio in _ratios(result["runs"]).items()
     }
     result["elapsed_s"] = time.perf_counter() - began
-    print(_write(result, args.output_dir), flush=True)
+    write_results("gpu", result, _markdown(result), directory=args.output_dir, run=run)
     exact = result["exactness"]
     return 1 if "error" in exact or exact.get("outputs_pass") is False else 0
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import tempfile
 import time
 from datetime import datetime
@@ -28,21 +27,14 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from results_io import RESULTS, run_record, write_results
 
 import qmnist_qiskit
 
 ROOT = Path(__file__).parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 GOAL_S = 180
 CELL_TIMEOUT_S = 1800
-
-
-def _commit() -> str:
-    completed = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    )
-    return completed.stdout.strip()
 
 
 def _cell_seconds(cell: nbformat.NotebookNode) -> float:
@@ -145,10 +137,11 @@ def main() -> None:
         if results_path.exists()
         else {"machine": {"cpu_count": os.cpu_count()}, "labels": {}}
     )
+    record = run_record()
     entry = result["labels"].setdefault(label := args.label, {"runs": []})
     entry.update(
         package_version=qmnist_qiskit.__version__,
-        commit=_commit(),
+        commit=(record["commit"] or "unknown")[:7] + (" (dirty)" if record["dirty"] else ""),
         note=args.note or entry.get("note", ""),
     )
     for path in paths:
@@ -157,9 +150,7 @@ def main() -> None:
         entry["runs"] = [r for r in entry["runs"] if r["notebook"] != run["notebook"]] + [run]
         entry["runs"].sort(key=lambda r: r["notebook"])
         result["labels"][label] = entry
-        RESULTS.mkdir(exist_ok=True)
-        results_path.write_text(json.dumps(result, indent=2) + "\n")
-        (RESULTS / "notebooks.md").write_text(_markdown(result))
+        write_results("notebooks", result, _markdown(result), run=record, echo=False)
     print(_markdown(result))
 
 

@@ -15,7 +15,7 @@ Issue 13's measurement, so users know when data-parallel training pays:
 The epoch losses of 1 and 2 processes are printed side by side: they train on the same global
 mini-batches, so they agree to rounding. The machine is shared, so the load average is recorded.
 
-Run: ``python benchmarks/bench_scale_out.py [--runs N] [--samples N] [--output NAME] [--commit C]``;
+Run: ``python benchmarks/bench_scale_out.py [--runs N] [--samples N] [--output NAME]``;
 results go to ``benchmarks/results/NAME.json`` and ``.md`` (``scale_out`` by default).
 """
 
@@ -113,8 +113,7 @@ def _markdown(result: dict) -> str:
     lines = [
         "# Data-parallel training: epoch time with 1 and 2 processes",
         "",
-        f"qmnist_qiskit {result['package_version']} (commit {result['commit'] or 'not given'}); "
-        f"{result['samples']:,} samples, default "
+        f"qmnist_qiskit {result['package_version']}; {result['samples']:,} samples, default "
         f"dense circuit (10 qubits, 20 features, 3 layers), batch 256, one torch thread per "
         f"process, torchrun with gloo on 127.0.0.1; {result['machine']['cpu_count']} cores; "
         f"runs: {result['runs']} (minimum kept); 1-minute load average before / after: "
@@ -160,7 +159,6 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2, help="runs per process count (min kept)")
     parser.add_argument("--samples", type=int, default=60_000, help="training samples")
     parser.add_argument("--output", default="scale_out", help="results file name")
-    parser.add_argument("--commit", help="the commit measured, recorded with the results")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--record", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -179,7 +177,6 @@ def main() -> None:
     result = {
         "machine": machine(),
         "package_version": qmnist_qiskit.__version__,
-        "commit": args.commit,
         "samples": args.samples,
         "runs": args.runs,
         "load_before": load_before,

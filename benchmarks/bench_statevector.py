@@ -47,8 +47,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from results_io import RESULTS, write_results
 
-RESULTS = Path(__file__).parent / "results"
 GOAL_SECONDS = 5.0
 GOAL_SAMPLES = 60_000
 
@@ -481,11 +481,8 @@ def main() -> None:
         "scaling": _scaling(args.quick, args.threads),
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "statevector.json").write_text(json.dumps(result, indent=2) + "\n")
     _plot(result["scaling"], RESULTS / "statevector_scaling.png")
-    markdown = _markdown(result)
-    (RESULTS / "statevector.md").write_text(markdown)
-    print(markdown)
+    write_results("statevector", result, _markdown(result))
 
 
 if __name__ == "__main__":

@@ -21,68 +21,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from results_io import RESULTS, ROOT, machine
+
 from qmnist_qiskit.plots import accuracy_vs_depth, engine_speed_chart, save_figure
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = Path(__file__).resolve().parent / "results"
 CHART = "engine_speed.png"
 DEPTH_CHART = "accuracy_depth.png"
-PACKAGES = (
-    "torch",
-    "qiskit",
-    "qiskit-aer",
-    "qiskit-machine-learning",
-    "pennylane",
-    "pennylane-lightning",
-    "pennylane-qiskit",
-    "scikit-learn",
-    "numpy",
-)
 FORUM_2019_MS = 50_000.0
-
-
-def _read_first(path: Path, key: str) -> str | None:
-    """The value of the first ``key: value`` line of a /proc file, or None where absent."""
-    try:
-        for line in path.read_text().splitlines():
-            name, _, value = line.partition(":")
-            if name.strip() == key:
-                return value.strip()
-    except OSError:
-        return None
-    return None
-
-
-def _memory_gib() -> float | None:
-    total = _read_first(Path("/proc/meminfo"), "MemTotal")
-    return None if total is None else int(total.split()[0]) / 2**20
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def machine_info() -> dict[str, Any]:
-    """CPU model, cores, RAM, Python and library versions of the machine running this."""
-    return {
-        "cpu": _read_first(Path("/proc/cpuinfo"), "model name") or platform.processor() or "?",
-        "cores": os.cpu_count(),
-        "ram_gib": _memory_gib(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "packages": {package: _version(package) for package in PACKAGES},
-    }
 
 
 def _number(value: float) -> str:
@@ -393,19 +344,19 @@ def _recorded_machine(data: dict) -> str | None:
 
 
 def _machine_section(machine: dict[str, Any]) -> list[str]:
-    ram = "?" if machine["ram_gib"] is None else f"{machine['ram_gib']:.1f} GiB"
+    ram = "?" if machine["memory_gib"] is None else f"{machine['memory_gib']:.1f} GiB"
     packages = ", ".join(f"{name} {version}" for name, version in machine["packages"].items())
     return [
         "## Machine",
         "",
-        f"- CPU: {machine['cpu']}, {machine['cores']} cores; RAM {ram}",
+        f"- CPU: {machine['cpu'] or '?'}, {machine['cpu_count']} cores; RAM {ram}",
         f"- {machine['platform']}, Python {machine['python']}",
         f"- {packages}",
         "",
-        "This is the machine that generated the report; each benchmark below also states what it "
-        "recorded about the machine it ran on. Every ratio compares paths timed side by side in "
-        "one run of one script, so it holds on that machine whatever else was running; absolute "
-        "times depend on the load (the CPU may be shared).",
+        "This is the machine that generated the report; each benchmark below also states the "
+        "commit, date and machine it ran on (its `Run:` line). Every ratio compares paths timed "
+        "side by side in one run of one script, so it holds on that machine whatever else was "
+        "running; absolute times depend on the load (the CPU may be shared).",
         "",
     ]
 
@@ -461,6 +412,11 @@ def _benchmark_section(
     if benchmark.name not in results:
         return lines + [f"*No `{benchmark.name}.json` yet: run {command}.*", ""]
     data = results[benchmark.name]
+    recorded_command = _get(data, "run", "command")
+    if recorded_command:
+        command = f"`{recorded_command}`"
+    elif not (Path(__file__).resolve().parent / benchmark.script).exists():
+        command = "a command it did not record"
     try:
         headlines = benchmark.headlines(data)
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
@@ -471,7 +427,7 @@ def _benchmark_section(
         ]
     lines += [f"- {headline}" for headline in headlines]
     recorded = _recorded_machine(data)
-    if recorded:
+    if recorded and not _get(data, "run", "machine"):
         lines.append(f"- Recorded by the run: {recorded}")
     lines += [f"- Produced by {command}; raw numbers in `{link_prefix}/{benchmark.name}.json`.", ""]
     if chart is not None:
@@ -530,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.results_dir} is not a directory")
     results = load_results(args.results_dir)
     charts = write_charts(results, args.results_dir)
-    report = render(results, machine_info(), args.results_dir, charts, args.output)
+    report = render(results, machine(), args.results_dir, charts, args.output)
     args.output.write_text(report)
     missing = [b.script for b in BENCHMARKS if b.name not in results]
     print(f"wrote {args.output} from {len(results)} result files", end="")

@@ -17,13 +17,18 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "make_report.py"
 
 @pytest.fixture(scope="module")
 def make_report():
+    # The script imports results_io from its own folder, as `python benchmarks/...` allows.
+    sys.path.insert(0, str(SCRIPT.parent))
     spec = importlib.util.spec_from_file_location("make_report", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     # dataclasses look their module up in sys.modules while the script is executed.
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[spec.name]
+        sys.path.remove(str(SCRIPT.parent))
 
 
 FORUM = {
