@@ -25,8 +25,8 @@ gradient of ``seed_circuit(n)`` against the qubit count (4 to 20) and the batch 
 sweep, recomputing the final states when they are not kept).
 
 Other work shares this machine's two cores: every timing is the minimum over repeats and
-still noisy. Every path runs on ``--threads`` torch threads (default 1): with both cores
-busy, torch's two OpenMP threads wait for each other and ran 5-8x slower than one here.
+still noisy. Every path runs on ``--threads`` torch threads (default 1); one row also times
+torch's default thread count, so the results say what a second thread gives in that run.
 
 Run: ``python benchmarks/bench_statevector.py`` (about 10 minutes) or ``--quick`` (about 2);
 results go to ``benchmarks/results/statevector.json``, ``statevector.md`` and
@@ -365,9 +365,7 @@ def _markdown(result: dict) -> str:
         "",
         f"Machine: {result['machine']['platform']}, {result['machine']['cpu_count']} CPUs, "
         f"torch {result['versions']['torch']}, every path on {ours['torch_threads']} torch "
-        "thread(s). Minimum over repeats; other work shared the CPU, so timings are noisy "
-        "(with both cores busy, torch's OpenMP threads wait for each other: one thread was "
-        "the faster and steadier setting here).",
+        "thread(s). Minimum over repeats; other work shared the CPU, so timings are noisy.",
         "",
         "## Forward + exact loss gradient, seed circuit (10 qubits), complex128",
         "",

@@ -157,10 +157,8 @@ class MNISTAutoencoder(TransformerMixin, BaseEstimator):
         Torch device, ``"cpu"`` or ``"cuda"``.
     n_threads : int or None
         Torch threads inside :meth:`fit`, :meth:`transform` and :meth:`inverse_transform`,
-        restored afterwards; ``None`` leaves torch's setting alone. Default 1: on the
-        embedded data on a shared 2-core machine the fit took 4.3 to 5.5 s with one thread
-        in every run, and 3.0 to 24.7 s with two (faster only while the other core was
-        idle).
+        restored afterwards; ``None`` leaves torch's setting alone. Default 1, as the
+        classifier's (see :class:`~qmnist_qiskit.QuantumMNISTClassifier`).
     verbose : int
         Show a progress bar when positive: samples done of all passes, samples per second,
         time left, the pass and its running loss. ``0`` writes nothing.

@@ -383,8 +383,7 @@ def preset_circuit(
     * ``"dense"``: as ``"reupload"``, but every wire encodes every feature in every layer
       (``encoding="dense"``), each encoding with its own trainable scale, and the features,
       expected in the encoders' range ``[0, pi]``, are centred (``input_center=pi / 2``;
-      uncentred, the classifier's default reached 47% test accuracy instead of 90%,
-      ``benchmarks/bench_accuracy.py``).
+      uncentred against centred: ``benchmarks/results/accuracy.md``).
 
     The recipes live in one table (:func:`get_preset`). Circuits of more than
     :data:`MAX_GATES` gates are refused before building (see :func:`layered_circuit`).

@@ -166,9 +166,8 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         Bound on the samples one ``fit`` trains on, counting repeats: ``fit`` makes
         ``min(epochs, max(1, max_samples // n_samples))`` passes, so its work is bounded
         whatever the data size (``None``: always ``epochs``). The default, 240,000, leaves the
-        embedded 4,000 images their 8 epochs and gives 60,000 images 4: on Fashion-MNIST the
-        default model then reaches 86.8% test accuracy in a 73 s fit on a 2-core machine
-        (``benchmarks/results/full_size.md``).
+        embedded 4,000 images their 8 epochs and gives 60,000 images 4; the fit time and
+        accuracy that gives on Fashion-MNIST are in ``benchmarks/results/full_size.md``.
     early_stopping : bool
         Hold out ``validation_fraction`` of the training data and stop when its loss has not
         improved by ``tol`` for ``n_iter_no_change`` epochs; the best weights are kept.
@@ -183,13 +182,11 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         gradients, the encoder's codes learning from the labels); ``True`` needs
         ``encoder="autoencoder"``. ``"auto"``: on when the built-in autoencoder is fitted on
         at least 20,000 samples (``FINE_TUNE_FROM``), where a frozen unsupervised code is
-        what limits accuracy: on 60,000 Fashion-MNIST images the frozen codes gave 82.4%
-        test accuracy, fine-tuning 86.8% in a 73 s fit
-        (``benchmarks/results/full_size_frozen.md``, ``full_size.md``). On the embedded
-        4,000 images fine-tuning gained 1.7 to 2.8 points at no extra fit time (12.2 to
-        12.7 s against 12.3 to 12.8 s; ``embedded_fine_tuned.md``); ``"auto"`` leaves it off
-        there so that the embedded default keeps a label-free, frozen autoencoder and the
-        circuit does the classifying.
+        what limits accuracy (frozen against fine-tuned on Fashion-MNIST:
+        ``benchmarks/results/full_size_frozen.md`` and ``full_size.md``). On the embedded
+        4,000 images fine-tuning also gains accuracy (``embedded_fine_tuned.md`` against
+        ``full_size.md``); ``"auto"`` leaves it off there so that the embedded default keeps
+        a label-free, frozen autoencoder and the circuit does the classifying.
     fine_tune_learning_rate : float
         Learning rate of the encoder when fine-tuning.
     warm_start : bool
@@ -201,11 +198,9 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         :meth:`predict_proba` and :meth:`decision_function` (and the built-in autoencoder's
         own), restored afterwards; ``None`` leaves torch's setting alone. The count is
         process-wide while a method runs, so estimators fitted in threads of one process
-        share it. Default 1: ``QuantumMNISTClassifier(random_state=0, epochs=2)`` fitted on
-        the embedded data (autoencoder included) on a shared 2-core machine in 9.1 to
-        10.2 s with one thread in all four runs, and in 6.7 to 32.4 s with two: 1.4 times
-        faster while the other core was idle, up to 3 times slower while it was not (minimum
-        of two runs: 9.2 s against 6.7 s in one round, 9.1 s against 17.1 s in the next).
+        share it. Default 1, so that fits side by side (a grid search, Dask workers) do not
+        oversubscribe the cores; on an idle machine a second thread is faster
+        (``benchmarks/results/statevector.md`` times both).
     verbose : int
         Progress bars when positive: the autoencoder's, then one over all the training
         batches (samples per second, time left, the epoch, its running loss and accuracy).

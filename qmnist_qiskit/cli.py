@@ -659,9 +659,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_integer(0, cpus),
         default=defaults["n_threads"] or 0,
         help="torch threads while the command runs, the estimators' n_threads, at most the "
-        f"{cpus} CPUs here (default %(default)s: on a 2-core machine with anything else "
-        "running, torch's OpenMP threads wait for each other and 1 thread measured 4-8x "
-        "faster; 0 keeps torch's own default)",
+        f"{cpus} CPUs here (default %(default)s, so that commands side by side do not "
+        "oversubscribe the cores; 0 keeps torch's own default)",
     )
     parser.add_argument(
         "--debug",

@@ -12,9 +12,9 @@ from torch import nn
 from qmnist_qiskit.engines.torch_bridge import qnn_torch_forward
 
 # Input scales start this small: each encoding begins near the identity and the circuit grows
-# its dependence on the data while training. Scales of 1 put the many encodings of the
-# "dense" preset at full strength from the first step: 27% test accuracy instead of 90% with
-# the default recipe, and 56% instead of 67% for "reupload" (benchmarks/bench_accuracy.py).
+# its dependence on the data while training. Scales near 1 put the many encodings of the
+# "dense" preset at full strength from the first step, which costs accuracy with the default
+# recipe, and less so for "reupload" (benchmarks/results/accuracy.md).
 INPUT_SCALE_STD = 0.1
 
 

@@ -107,8 +107,8 @@ def make_scheduler(
 
     Every parameter group first gets back the rate it was created with, so a schedule
     that a previous ``fit`` annealed does not carry over. ``"cosine"`` then anneals each
-    rate to zero over ``total_steps`` steps: on the dense re-uploading circuit it gave 90%
-    test accuracy where a constant rate gave 82% (``benchmarks/bench_accuracy.py``).
+    rate to zero over ``total_steps`` steps (against a constant rate on the default circuit:
+    ``benchmarks/results/accuracy.md``).
 
     Parameters
     ----------

@@ -8,12 +8,11 @@ Exact versus sampled, and which simulation method, follow from a few rules:
 * ``method=None`` picks ``"statevector"`` without noise and ``"density_matrix"`` with noise (a
   ``noise_model`` or a ``backend``). The density matrix gives exact noisy expectation values,
   and with shots Aer samples every shot from it at once, while a noisy statevector simulates one
-  random trajectory per shot, so it is only meaningful with shots. In
-  ``benchmarks/bench_aer.py`` (2 shared cores) 16 noisy 4-qubit forward passes with 4,000
-  shots took 0.3 to 0.6 s from the density matrix against 7 to 9 s as trajectories. The
-  density matrix's ``4**n`` entries (16 MB at 10 qubits) make each 10-qubit parameter set cost
-  0.4 to 0.8 s, so a noisy 10-qubit Jacobian of 16 images takes minutes; ``method="statevector"``
-  with shots is the way past the density matrix's memory.
+  random trajectory per shot, so it is only meaningful with shots. Sampling noisy shots from
+  the density matrix was the faster of the two in ``benchmarks/results/aer.md`` (its "Modes"
+  table). The density matrix's ``4**n`` entries (16 MB at 10 qubits) make noisy 10-qubit
+  parameter sets costly (same table), so ``method="statevector"`` with shots is the way past
+  the density matrix's memory.
 """
 
 from __future__ import annotations
