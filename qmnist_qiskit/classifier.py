@@ -24,6 +24,7 @@ from qmnist_qiskit.circuits import (
     input_scale_mask,
     preset_circuit,
 )
+from qmnist_qiskit.classifier_state import export_state, import_state, load_weights, state_params
 from qmnist_qiskit.encoders import (
     ENCODER_NAMES,
     check_angle_range,
@@ -51,7 +52,13 @@ from qmnist_qiskit.parameters import (
     Subclass,
     check_estimator_parameters,
 )
-from qmnist_qiskit.persistence import load_classifier, save_classifier
+from qmnist_qiskit.persistence import (
+    MODEL_FORMAT,
+    FieldError,
+    inconsistent_file,
+    read_state,
+    write_state,
+)
 from qmnist_qiskit.readout import READOUTS, make_readout
 from qmnist_qiskit.torch_utils import seed_from, seeded, torch_threads
 from qmnist_qiskit.training import (
@@ -78,6 +85,9 @@ the encoders exist to reduce."""
 OPTIMIZER_PREFIX = "optimizer__"
 # What makes a classifier usable: initialize() alone makes only the module.
 _FITTED = ["module_", "encoder_", "classes_"]
+# The fitted attributes that make up the model's state (get_state / set_state); n_iter_ and
+# interrupted_ follow from them.
+_STATE = ["encoder_", "module_", "classes_", "n_features_in_", "circuit_", "fine_tune_", "history_"]
 
 
 _ROUTED = re.compile(r"optimizer__[A-Za-z_][A-Za-z0-9_]*")
@@ -746,7 +756,53 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         logits = self._logits(X)
         return self.classes_[np.argmax(logits, axis=1)]
 
-    # -- persistence --------------------------------------------------------------------
+    # -- state and persistence (the estimator lists its state; the file format is generic) -
+    def get_state(self) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+        """The fitted model as text fields (JSON, counts) and tensors (CPU, contiguous), as
+        skorch's nets give their own state: what :meth:`save` writes and :meth:`set_state`
+        takes back. Runs no engine; ``ValueError`` for what tensors and JSON cannot hold
+        (a user's transformer or circuit, an optimiser class outside :mod:`torch.optim`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.random.default_rng(0).random((40, 3)) * np.pi
+        >>> clf = QuantumMNISTClassifier(encoder=None, n_qubits=3, ansatz="seed", epochs=1)
+        >>> fields, tensors = clf.fit(X, np.arange(40) % 2).get_state()
+        >>> sorted(tensors)
+        ['model.readout.scale', 'model.weights']
+        """
+        check_is_fitted(self, _FITTED)
+        return export_state(
+            self.get_params(deep=False), {name: getattr(self, name) for name in _STATE}
+        )
+
+    def set_state(
+        self,
+        fields: dict[str, str],
+        tensors: dict[str, torch.Tensor],
+        *,
+        version: int = MODEL_FORMAT.version,
+    ) -> QuantumMNISTClassifier:
+        """Make this estimator the model that :meth:`get_state` gave: every field parsed,
+        typed, bounded and held against the others and the tensors, then :meth:`initialize`
+        (this estimator's parameters: :meth:`load` builds it from the state's own), then the
+        weights loaded (exactly the module's names, shapes and dtypes, finite). Nothing from
+        the state is run or imported beyond :mod:`torch.optim` classes. A field that is wrong
+        is a ``ValueError`` (:class:`~qmnist_qiskit.persistence.FieldError`) naming it."""
+        fitted, n_circuit_features = import_state(fields, tensors, version=version)
+        vars(self).update(fitted)
+        try:
+            self.initialize(n_circuit_features, len(self.classes_), seed=0)
+        except FieldError:
+            raise
+        except ValueError as exc:
+            raise FieldError(
+                f"field 'params': the saved parameters do not build a model: {exc}"
+            ) from exc
+        load_weights(self.module_, tensors)
+        return self
+
     def save(self, path) -> Path:
         """Write the fitted model to ``path`` as one ``.safetensors`` file (tensors + JSON,
         with a SHA-256 checksum over both), whole or not at all.
@@ -757,16 +813,29 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         joblib). A path that cannot be written (no such directory, a directory, an empty
         name) is a :class:`~qmnist_qiskit.QMNISTError` naming it.
         """
-        check_is_fitted(self, _FITTED)
-        return save_classifier(self, path)
+        fields, tensors = self.get_state()
+        return write_state(path, MODEL_FORMAT, fields, tensors)
 
     @classmethod
     def load(cls, path) -> QuantumMNISTClassifier:
         """Read a model written by :meth:`save`: read, check (checksum, every field against
         the others, the tensors and the parameter table), :meth:`initialize`, load the
-        weights. Runs no code from the file; a foreign, damaged, altered or inconsistent
-        file raises :class:`~qmnist_qiskit.QMNISTError` naming the field."""
-        return load_classifier(cls, path)
+        weights (:meth:`set_state`). Runs no code from the file; a foreign, damaged, altered
+        or inconsistent file raises :class:`~qmnist_qiskit.QMNISTError` naming the field."""
+        fields, tensors, version = read_state(path, MODEL_FORMAT)
+        with inconsistent_file(path, MODEL_FORMAT):
+            return cls._from_state(fields, tensors, version)
+
+    @classmethod
+    def _from_state(cls, fields: dict[str, str], tensors: dict, version: int):
+        """An estimator built from the state's parameters, given the state."""
+        params = state_params(fields)
+        try:
+            classifier = cls(**params)
+            check_estimator_parameters(classifier)
+        except (TypeError, ValueError) as exc:
+            raise FieldError(f"field 'params': {exc}") from exc
+        return classifier.set_state(fields, tensors, version=version)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

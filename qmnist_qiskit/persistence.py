@@ -1,25 +1,23 @@
-"""Safe saving and loading of a fitted classifier: tensors and JSON only, no code.
+"""Safe state files: tensors and JSON text only, checksummed, no code.
 
-One ``.safetensors`` file holds every tensor (circuit weights, readout, encoder) and, in its
-string metadata, JSON for the hyperparameters, classes, history and encoder, with a SHA-256
-checksum over all of it (:func:`model_checksum`). Loading parses JSON and tensors and never
-unpickles, so a file from elsewhere cannot run code. It is read, checked, initialized, then
-given its state:
+One ``.safetensors`` file holds every tensor of a state and, in its string metadata, text
+fields (JSON, counts, names) with a SHA-256 checksum over all of it (:func:`model_checksum`).
+Reading parses text and tensors and never unpickles, so a file from elsewhere cannot run
+code. This module knows the file, not what is in it: a :class:`FileFormat` names a kind of
+file (its ``format`` field, its version, the versions still read); the owner of the state
+(the classifier's :meth:`~qmnist_qiskit.QuantumMNISTClassifier.get_state`, a training
+checkpoint) gives and takes the fields and tensors, and checks them with the field readers
+here (:func:`json_field`, :func:`count_field`, :func:`labels_field`), raising
+:class:`FieldError`.
 
-1. read: safetensors checks the header against the file's length before any tensor is read
-   (a header claiming more than the file holds is refused, nothing of that size allocated);
-   then the format, its version and the checksum (a changed byte anywhere fails);
-2. check: every field is parsed and typed; the parameters go through the classifier's
-   parameter table (``n_qubits`` at most 24, ``n_features`` at most 256, ...); the classes
-   (at most :data:`MAX_CLASSES`) must agree with their dtype; the encoder's claims (its
-   sizes) must agree with the rest of the file and with its tensors' shapes (its codec,
-   :mod:`qmnist_qiskit.codecs`);
-3. initialize: the classifier's public ``initialize`` plans the circuit (refusing circuits
-   over ``circuits.MAX_GATES`` gates before building them) and builds the module;
-4. load state: the weights must have exactly the module's names, shapes and dtypes, and be
-   finite.
+1. read (:func:`read_state`): safetensors checks the header against the file's length
+   before any tensor is read (a header claiming more than the file holds is refused,
+   nothing of that size allocated); then the format, its version and the checksum (a
+   changed byte anywhere fails);
+2. check and build (the owner, inside :func:`inconsistent_file`): every field parsed,
+   typed, bounded and held against the others and the tensors.
 
-Anything wrong is a :class:`QMNISTError` that names the file and the field. Files of
+Anything wrong is a :class:`QMNISTError` that names the file and the field. Model files of
 version 1 (earlier releases, no checksum) still load, with a warning saying to save them
 again.
 """
@@ -31,53 +29,64 @@ import json
 import os
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from qmnist_qiskit.codecs import codec_for, codec_named
 from qmnist_qiskit.exceptions import QMNISTError
 from qmnist_qiskit.files import atomic_path
-from qmnist_qiskit.parameters import check_estimator_parameters
 
-if TYPE_CHECKING:
-    from qmnist_qiskit.classifier import QuantumMNISTClassifier
-
-FORMAT = "qmnist_qiskit.QuantumMNISTClassifier"
-# The file name `qmnist train` writes in its output directory and `qmnist report` reads.
-MODEL_FILE = "model.safetensors"
-FORMAT_VERSION = 2
-"""Version 2 added the checksum; version 1 files (no checksum) still load, with a warning."""
-READABLE_VERSIONS = (1, 2)
 CHECKSUM_FIELD = "checksum"
+FORMAT_FIELD = "format"
+VERSION_FIELD = "format_version"
 MAX_CLASSES = 10_000
-"""The most classes a model file may claim (MNIST has 10): the readout is sized by them
+"""The most class labels a file may claim (MNIST has 10): a readout is sized by them
 before the weights are read."""
 MAX_LABEL_LENGTH = 1_024
-"""The longest string class label (characters) a model file's class dtype may claim."""
-_MODEL_PREFIX = "model."
-_ENCODER_PREFIX = "encoder."
-_TORCH_OPTIM = "torch.optim."
-_CLASS_KINDS = "biufUO"
+"""The longest string class label (characters) a file's label dtype may claim."""
+_LABEL_KINDS = "biufUO"
 _COUNT = re.compile(r"[0-9]{1,10}")
-_FIELDS = {
-    "format",
-    "format_version",
-    CHECKSUM_FIELD,
-    "params",
-    "classes",
-    "classes_dtype",
-    "n_features_in",
-    "n_circuit_features",
-    "fine_tune",
-    "history",
-    "encoder",
-}
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """A kind of state file: the name in its ``format`` field, the version written, the
+    versions read, and how messages call it (``"model file"``, ``"checkpoint"``)."""
+
+    name: str
+    version: int
+    readable: tuple[int, ...]
+    kind: str
+    title: str
+    """What a file of another format is not: ``"not a qmnist_qiskit {title}"``."""
+    unchecked: tuple[int, ...] = ()
+    """Versions written before the checksum: read with a warning, every other check kept."""
+
+
+MODEL_FORMAT = FileFormat(
+    name="qmnist_qiskit.QuantumMNISTClassifier",
+    version=2,
+    readable=(1, 2),
+    kind="model file",
+    title="classifier",
+    unchecked=(1,),
+)
+"""Version 2 added the checksum; version 1 files (no checksum) still load, with a warning."""
+FORMAT = MODEL_FORMAT.name
+FORMAT_VERSION = MODEL_FORMAT.version
+READABLE_VERSIONS = MODEL_FORMAT.readable
+# The file name `qmnist train` writes in its output directory and `qmnist report` reads.
+MODEL_FILE = "model.safetensors"
+
+
+class FieldError(ValueError):
+    """A field of a state file that is malformed or contradicts another."""
 
 
 def model_checksum(metadata: dict[str, str], tensors: dict[str, torch.Tensor]) -> str:
@@ -114,11 +123,11 @@ def model_checksum(metadata: dict[str, str], tensors: dict[str, torch.Tensor]) -
     return "sha256:" + digest.hexdigest()
 
 
-# -- saving -----------------------------------------------------------------------------
-def _json_ready(value, what: str):
-    """``value`` as plain JSON, or ValueError naming what cannot be stored."""
+# -- writing ----------------------------------------------------------------------------
+def json_text(value, what: str) -> str:
+    """``value`` as JSON text (no NaN), or :class:`ValueError` naming what cannot be stored."""
     try:
-        return json.loads(json.dumps(value, allow_nan=False))
+        return json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(
             f"cannot save {what}={value!r} as JSON ({exc}); save() needs JSON-serialisable "
@@ -126,72 +135,38 @@ def _json_ready(value, what: str):
         ) from exc
 
 
-def _savable_params(params: dict, encoder_kind: str) -> dict:
-    """The classifier's parameters as JSON, or ValueError for one that JSON cannot hold."""
-    params = dict(params)
-    if not isinstance(params["encoder"], str | None):
-        params["encoder"] = None if encoder_kind == "identity" else encoder_kind
-    if not isinstance(params["ansatz"], str):
-        raise ValueError(
-            f"save() stores the preset ansatzes only (by name); ansatz="
-            f"{type(params['ansatz']).__name__} cannot be saved as tensors and JSON: use "
-            "pickle or joblib"
-        )
-    optimizer = params["optimizer"]
-    if isinstance(optimizer, type):
-        if getattr(torch.optim, optimizer.__name__, None) is not optimizer:
-            raise ValueError(
-                f"save() stores torch.optim's optimisers only; {optimizer.__module__}."
-                f"{optimizer.__qualname__} cannot be saved as JSON: use pickle or joblib"
-            )
-        params["optimizer"] = _TORCH_OPTIM + optimizer.__name__
-    if isinstance(params["random_state"], np.integer):
-        params["random_state"] = int(params["random_state"])
-    elif params["random_state"] is not None and not isinstance(params["random_state"], int):
-        params["random_state"] = None
-    return {name: _json_ready(value, name) for name, value in params.items()}
-
-
-def save_classifier(classifier: QuantumMNISTClassifier, path: str | os.PathLike) -> Path:
-    """Write a fitted ``classifier`` to ``path`` (a ``.safetensors`` file), whole or not at
-    all. Everything that cannot be stored is refused (:class:`ValueError`) before anything
-    is written; a path that cannot be written is a :class:`QMNISTError` naming it."""
-    codec = codec_for(classifier.encoder_)
-    encoder_fields, encoder_tensors = codec.encode(classifier.encoder_)
-    params = _savable_params(classifier.get_params(deep=False), codec.kind)
-    tensors = {
-        _MODEL_PREFIX + k: v.detach().cpu().contiguous()
-        for k, v in classifier.module_.state_dict().items()
-        if not k.startswith(_ENCODER_PREFIX)
-    } | {_ENCODER_PREFIX + k: v for k, v in encoder_tensors.items()}
-    classes = classifier.classes_
-    metadata = {
-        "format": FORMAT,
-        "format_version": str(FORMAT_VERSION),
-        "params": json.dumps(params),
-        "classes": json.dumps(_json_ready(classes.tolist(), "classes_")),
-        "classes_dtype": classes.dtype.str,
-        "n_features_in": str(int(classifier.n_features_in_)),
-        "n_circuit_features": str(len(classifier.circuit_.input_params)),
-        "fine_tune": json.dumps(bool(classifier.fine_tune_)),
-        "history": json.dumps(_json_ready(classifier.history_, "history_")),
-        "encoder": json.dumps(_json_ready(encoder_fields, "encoder_")),
-    }
+def write_state(
+    path: str | os.PathLike,
+    file_format: FileFormat,
+    fields: dict[str, str],
+    tensors: dict[str, torch.Tensor],
+) -> Path:
+    """Write ``fields`` (text) and ``tensors`` to ``path`` as a ``.safetensors`` file of
+    ``file_format``, checksummed, whole or not at all (:func:`~qmnist_qiskit.files.atomic_path`);
+    a path that cannot be written is a :class:`QMNISTError` naming it."""
+    reserved = sorted({FORMAT_FIELD, VERSION_FIELD, CHECKSUM_FIELD} & set(fields))
+    if reserved:
+        raise ValueError(f"the fields {reserved} belong to the file format")
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}
+    metadata = {FORMAT_FIELD: file_format.name, VERSION_FIELD: str(file_format.version)}
+    metadata |= fields
     metadata[CHECKSUM_FIELD] = model_checksum(metadata, tensors)
     with atomic_path(path) as partial:
         save_file(tensors, str(partial), metadata)
     return Path(path)
 
 
-# -- loading ----------------------------------------------------------------------------
-class _FieldError(ValueError):
-    """A field of the file that is malformed or contradicts another."""
-
-
-def _read(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor], int]:
-    """Metadata, tensors and format version of a model file whose checksum holds."""
+# -- reading ----------------------------------------------------------------------------
+def read_state(
+    path: str | os.PathLike, file_format: FileFormat
+) -> tuple[dict[str, str], dict[str, torch.Tensor], int]:
+    """The text fields (format, version and checksum left out), tensors and format version
+    of a ``file_format`` file whose checksum holds; :class:`QMNISTError` naming the file
+    otherwise."""
+    path = Path(path)
+    kind = file_format.kind
     if not path.is_file():
-        raise QMNISTError(f"{path}: no such model file")
+        raise QMNISTError(f"{path}: no such {kind}")
     try:
         # safe_open checks the header (its size, every tensor's dtype, shape and offsets)
         # against the file's length before any tensor is read.
@@ -199,26 +174,27 @@ def _read(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor], int]:
             metadata = handle.metadata() or {}
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise QMNISTError(f"{path}: not a readable safetensors model file ({exc})") from exc
-    if metadata.get("format") != FORMAT:
+        raise QMNISTError(f"{path}: not a readable safetensors {kind} ({exc})") from exc
+    if metadata.get(FORMAT_FIELD) != file_format.name:
         raise QMNISTError(
-            f"{path}: not a qmnist_qiskit classifier (format {metadata.get('format')!r})"
+            f"{path}: not a qmnist_qiskit {file_format.title} (format "
+            f"{metadata.get(FORMAT_FIELD)!r})"
         )
-    version = metadata.get("format_version")
-    if version not in [str(v) for v in READABLE_VERSIONS]:
+    version = metadata.get(VERSION_FIELD)
+    if version not in [str(v) for v in file_format.readable]:
         raise QMNISTError(
-            f"{path}: model format version {version!r}, this qmnist_qiskit reads versions "
-            f"{', '.join(str(v) for v in READABLE_VERSIONS)}"
+            f"{path}: {kind.split()[0]} format version {version!r}, this qmnist_qiskit reads "
+            f"versions {', '.join(str(v) for v in file_format.readable)}"
         )
     version = int(version)
-    # A checksum present is always verified: one changed byte cannot turn a version-2 file
-    # into an unchecked version-1 one.
-    if version >= 2 or CHECKSUM_FIELD in metadata:
+    # A checksum present is always verified: one changed byte cannot turn a checked file
+    # into an unchecked older one.
+    if version not in file_format.unchecked or CHECKSUM_FIELD in metadata:
         try:
             matches = metadata.get(CHECKSUM_FIELD) == model_checksum(metadata, tensors)
         except (UnicodeError, RuntimeError, TypeError) as exc:
-            # Text that is not UTF-8, a dtype without bytes: nothing save_classifier writes.
-            raise QMNISTError(f"{path}: not a readable model file ({exc})") from exc
+            # Text that is not UTF-8, a dtype without bytes: nothing write_state writes.
+            raise QMNISTError(f"{path}: not a readable {kind} ({exc})") from exc
         if not matches:
             raise QMNISTError(
                 f"{path}: checksum mismatch: the file was changed or damaged after it was "
@@ -226,60 +202,87 @@ def _read(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor], int]:
             )
     else:
         warnings.warn(
-            f"{path}: a version-1 model file (written by an earlier qmnist_qiskit) has no "
-            "checksum, so its integrity cannot be verified; save the loaded model again to "
-            f"write version {FORMAT_VERSION}",
+            f"{path}: a version-{version} {kind} (written by an earlier qmnist_qiskit) has no "
+            f"checksum, so its integrity cannot be verified; save the loaded model again to "
+            f"write version {file_format.version}",
             UserWarning,
-            stacklevel=4,
+            stacklevel=3,
         )
-    return metadata, tensors, version
+    fields = {
+        name: text
+        for name, text in metadata.items()
+        if name not in (FORMAT_FIELD, VERSION_FIELD, CHECKSUM_FIELD)
+    }
+    return fields, tensors, version
 
 
+@contextmanager
+def inconsistent_file(path: str | os.PathLike, file_format: FileFormat) -> Iterator[None]:
+    """A :class:`FieldError` in the block becomes a :class:`QMNISTError` naming the file:
+    ``"PATH: inconsistent model file: field 'NAME' ..."``."""
+    try:
+        yield
+    except FieldError as exc:
+        raise QMNISTError(f"{path}: inconsistent {file_format.kind}: {exc}") from exc
+
+
+# -- field readers ----------------------------------------------------------------------
 def _refuse_constant(name: str):
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def _json_field(metadata: dict[str, str], name: str, kind: type | tuple[type, ...]):
-    if name not in metadata:
-        raise _FieldError(f"field {name!r} is missing")
+def check_fields(fields: dict[str, str], allowed) -> None:
+    """:class:`FieldError` naming the fields beyond ``allowed``."""
+    unexpected = sorted(set(fields) - set(allowed))
+    if unexpected:
+        raise FieldError(f"unexpected fields {unexpected}")
+
+
+def json_field(fields: dict[str, str], name: str, kind: type | tuple[type, ...]):
+    """Field ``name`` parsed as JSON (no NaN or infinity) and of type ``kind``."""
+    if name not in fields:
+        raise FieldError(f"field {name!r} is missing")
     try:
-        value = json.loads(metadata[name], parse_constant=_refuse_constant)
+        value = json.loads(fields[name], parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
-        raise _FieldError(f"field {name!r} is not valid JSON ({exc})") from exc
+        raise FieldError(f"field {name!r} is not valid JSON ({exc})") from exc
     if not isinstance(value, kind):
-        raise _FieldError(f"field {name!r} has the wrong type: {type(value).__name__}")
+        raise FieldError(f"field {name!r} has the wrong type: {type(value).__name__}")
     return value
 
 
-def _count_field(metadata: dict[str, str], name: str) -> int:
-    text = metadata.get(name)
+def count_field(fields: dict[str, str], name: str) -> int:
+    """Field ``name`` as a positive integer written in decimal digits."""
+    text = fields.get(name)
     if text is None:
-        raise _FieldError(f"field {name!r} is missing")
+        raise FieldError(f"field {name!r} is missing")
     if not _COUNT.fullmatch(text) or int(text) < 1:
-        raise _FieldError(f"field {name!r} must be a positive integer, got {text[:40]!r}")
+        raise FieldError(f"field {name!r} must be a positive integer, got {text[:40]!r}")
     return int(text)
 
 
-def _classes(metadata: dict[str, str]) -> np.ndarray:
-    """The class labels, refused unless they and their dtype agree, sorted and unique."""
-    labels = _json_field(metadata, "classes", list)
+def labels_field(fields: dict[str, str], name: str, dtype_name: str) -> np.ndarray:
+    """Class labels (field ``name``, a JSON list) in the numpy dtype of field ``dtype_name``:
+    2 to :data:`MAX_CLASSES` of them, sorted and unique, refused unless labels and dtype
+    agree."""
+    labels = json_field(fields, name, list)
     if not 2 <= len(labels) <= MAX_CLASSES:
-        raise _FieldError(
-            f"field 'classes' must hold 2 to {MAX_CLASSES:,} labels, got {len(labels):,}"
+        raise FieldError(
+            f"field {name!r} must hold 2 to {MAX_CLASSES:,} labels, got {len(labels):,}"
         )
     if not all(isinstance(label, str | int | float | bool) for label in labels):
-        raise _FieldError("field 'classes' must hold strings or numbers")
+        raise FieldError(f"field {name!r} must hold strings or numbers")
     try:
-        dtype = np.dtype(metadata.get("classes_dtype", ""))
+        dtype = np.dtype(fields.get(dtype_name, ""))
     except (TypeError, ValueError) as exc:
-        raise _FieldError(f"field 'classes_dtype': not a dtype ({exc})") from exc
+        raise FieldError(f"field {dtype_name!r}: not a dtype ({exc})") from exc
     if (
-        dtype.kind not in _CLASS_KINDS
+        dtype.kind not in _LABEL_KINDS
         or dtype.shape
         or dtype.fields
         or (dtype.kind == "U" and dtype.itemsize > 4 * MAX_LABEL_LENGTH)
     ):
-        raise _FieldError(f"field 'classes_dtype': {dtype.str!r} is not a dtype of labels")
+        raise FieldError(f"field {dtype_name!r}: {dtype.str!r} is not a dtype of labels")
     try:
         classes = np.asarray(labels, dtype=dtype)
         agrees = classes.tolist() == labels and all(
@@ -288,151 +291,16 @@ def _classes(metadata: dict[str, str]) -> np.ndarray:
         )
         ordered = bool(np.all(classes[1:] > classes[:-1]))
     except (TypeError, ValueError, OverflowError) as exc:
-        raise _FieldError(f"field 'classes_dtype': {dtype.str} cannot hold the classes") from exc
+        raise FieldError(f"field {dtype_name!r}: {dtype.str} cannot hold the labels") from exc
     if not agrees:
-        raise _FieldError(f"field 'classes_dtype': {dtype.str} does not hold the classes as saved")
+        raise FieldError(f"field {dtype_name!r}: {dtype.str} does not hold the labels as saved")
     if not ordered:
-        raise _FieldError("field 'classes' must be sorted and without repeats")
+        raise FieldError(f"field {name!r} must be sorted and without repeats")
     return classes
 
 
-def _loadable_params(params: dict) -> dict:
-    """The saved parameters as the constructor takes them: a ``torch.optim.NAME`` optimiser
-    back to its class (only classes of :mod:`torch.optim`; nothing else is imported)."""
-    optimizer = params.get("optimizer")
-    if isinstance(optimizer, str) and optimizer.startswith(_TORCH_OPTIM):
-        name = optimizer[len(_TORCH_OPTIM) :]
-        found = getattr(torch.optim, name, None) if name.isidentifier() else None
-        if not (isinstance(found, type) and issubclass(found, torch.optim.Optimizer)):
-            raise _FieldError(f"field 'params': optimizer {optimizer!r} is not in torch.optim")
-        params = params | {"optimizer": found}
-    return params
-
-
-@dataclass(frozen=True)
-class _Claims:
-    """What the metadata says, each field parsed, typed and bounded."""
-
-    params: dict
-    classes: np.ndarray
-    n_features_in: int
-    n_circuit_features: int
-    fine_tune: bool
-    history: list
-    encoder: dict
-
-
-def _claims(metadata: dict[str, str], version: int) -> _Claims:
-    unexpected = sorted(set(metadata) - _FIELDS)
-    if unexpected:
-        raise _FieldError(f"unexpected fields {unexpected}")
-    params = _loadable_params(_json_field(metadata, "params", dict))
-    history = _json_field(metadata, "history", list)
-    if not all(isinstance(entry, dict) for entry in history):
-        raise _FieldError("field 'history' must be a list of objects")
-    if version == 1 and "fine_tune" not in metadata:
-        # Version-1 files written before fine_tune="auto" say only what the parameter said.
-        fine_tune = params.get("fine_tune") is True
-    else:
-        fine_tune = _json_field(metadata, "fine_tune", bool)
-    if isinstance(params.get("fine_tune"), bool) and params["fine_tune"] != fine_tune:
-        raise _FieldError(
-            f"field 'fine_tune': {fine_tune}, but params says fine_tune={params['fine_tune']}"
-        )
-    encoder = _json_field(metadata, "encoder", dict)
-    kind = encoder.get("kind")
-    try:
-        codec_named(kind)
-    except ValueError as exc:
-        raise _FieldError(str(exc)) from exc
-    said = params.get("encoder", "autoencoder")
-    if kind != ("identity" if said is None else said):
-        raise _FieldError(
-            f"field 'encoder': an encoder of kind {kind!r}, but params says "
-            f"encoder={params.get('encoder')!r}"
-        )
-    if fine_tune and kind != "autoencoder":
-        raise _FieldError(f"field 'fine_tune': true, but the encoder is of kind {kind!r}")
-    return _Claims(
-        params=params,
-        classes=_classes(metadata),
-        n_features_in=_count_field(metadata, "n_features_in"),
-        n_circuit_features=_count_field(metadata, "n_circuit_features"),
-        fine_tune=fine_tune,
-        history=history,
-        encoder=encoder,
-    )
-
-
-def _load_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
-    """The saved weights into ``module``: exactly its names, shapes and dtypes, finite."""
-    wanted = {
-        name: tensor
-        for name, tensor in module.state_dict().items()
-        if not name.startswith(_ENCODER_PREFIX)
+def tensor_group(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors whose names start with ``prefix``, the prefix removed."""
+    return {
+        name[len(prefix) :]: tensor for name, tensor in tensors.items() if name.startswith(prefix)
     }
-    given = {
-        name[len(_MODEL_PREFIX) :]: tensor
-        for name, tensor in tensors.items()
-        if name.startswith(_MODEL_PREFIX)
-    }
-    if set(given) != set(wanted):
-        raise _FieldError(
-            f"the weights do not fit the model the parameters build: missing "
-            f"{sorted(set(wanted) - set(given))}, unexpected {sorted(set(given) - set(wanted))}"
-        )
-    for name, tensor in given.items():
-        if tensor.shape != wanted[name].shape or tensor.dtype != wanted[name].dtype:
-            raise _FieldError(
-                f"tensor {_MODEL_PREFIX + name!r} is {tensor.dtype} {list(tensor.shape)}, the "
-                f"model the parameters build has {wanted[name].dtype} {list(wanted[name].shape)}"
-            )
-        if not bool(torch.isfinite(tensor).all()):
-            raise _FieldError(f"tensor {_MODEL_PREFIX + name!r} holds NaN or infinite values")
-    module.load_state_dict(given, strict=False)
-
-
-def load_classifier(
-    cls: type[QuantumMNISTClassifier], path: str | os.PathLike
-) -> QuantumMNISTClassifier:
-    """Read a classifier written by :func:`save_classifier`: read, check, initialize, load
-    state (see the module's docstring). Runs no code from the file."""
-    path = Path(path)
-    metadata, tensors, version = _read(path)
-    try:
-        claims = _claims(metadata, version)
-        try:
-            classifier = cls(**claims.params)
-            check_estimator_parameters(classifier)
-        except (TypeError, ValueError) as exc:
-            raise _FieldError(f"field 'params': {exc}") from exc
-        encoder_tensors = {
-            name[len(_ENCODER_PREFIX) :]: tensor
-            for name, tensor in tensors.items()
-            if name.startswith(_ENCODER_PREFIX)
-        }
-        try:
-            classifier.encoder_ = codec_named(claims.encoder["kind"]).decode(
-                claims.encoder,
-                encoder_tensors,
-                n_features_in=claims.n_features_in,
-                n_outputs=claims.n_circuit_features,
-            )
-        except ValueError as exc:
-            raise _FieldError(str(exc)) from exc
-        classifier.classes_ = claims.classes
-        classifier.n_features_in_ = claims.n_features_in
-        classifier.fine_tune_ = claims.fine_tune
-        classifier.history_ = claims.history
-        classifier.n_iter_ = len(claims.history)
-        classifier.interrupted_ = False
-        try:
-            classifier.initialize(claims.n_circuit_features, len(claims.classes), seed=0)
-        except ValueError as exc:
-            raise _FieldError(
-                f"field 'params': the saved parameters do not build a model: {exc}"
-            ) from exc
-        _load_state(classifier.module_, tensors)
-    except _FieldError as exc:
-        raise QMNISTError(f"{path}: inconsistent model file: {exc}") from exc
-    return classifier
