@@ -156,18 +156,45 @@ def test_cli_defaults_are_the_estimators():
     assert args.threads == QuantumMNISTClassifier().n_threads
 
 
-def test_gradcheck_and_benchmark_defaults_are_their_functions():
+def _spy(calls: list, returns, **defaults):
+    """A stand-in that records its keyword arguments and shows ``defaults`` as its signature."""
     import inspect
 
-    from qmnist_qiskit.gradcheck import gradcheck
-    from qmnist_qiskit.speed import engine_timings
+    def spy(*args, **kwargs):
+        assert not args, "called with positional arguments"
+        calls.append(kwargs)
+        return returns
 
-    for command, function in (("gradcheck", gradcheck), ("benchmark", engine_timings)):
-        args = vars(build_parser().parse_args([command]))
-        for name, parameter in inspect.signature(function).parameters.items():
-            if name in args and name != "engines":
-                assert args[name] == parameter.default, (command, name)
-    assert build_parser().parse_args(["benchmark"]).engines is None
+    keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    spy.__signature__ = inspect.Signature(
+        [inspect.Parameter(name, keyword, default=value) for name, value in defaults.items()]
+    )
+    return spy
+
+
+def test_gradcheck_and_benchmark_run_with_their_functions_defaults(monkeypatch, capsys):
+    import qmnist_qiskit.gradcheck
+    import qmnist_qiskit.speed
+
+    # Stand-ins with defaults no real function has: the commands must pass exactly these.
+    checked = {"preset": "reupload", "n_qubits": 3, "reps": 5, "batch_size": 7, "seed": 11}
+    checked["shots"] = 13
+    timed = {"n_qubits": 4, "batch_size": 6, "engines": None, "repeats": 8, "seed": 12}
+    calls = {"gradcheck": [], "benchmark": []}
+    report = type("Report", (), {"ok": True, "to_text": lambda self: "gradcheck table"})()
+    gradcheck = _spy(calls["gradcheck"], report, **checked)
+    timings = _spy(calls["benchmark"], [], **timed, shots=17)
+    for module, name, spy in (
+        (cli, "gradcheck", gradcheck),
+        (qmnist_qiskit.gradcheck, "gradcheck", gradcheck),
+        (cli, "engine_timings", timings),
+        (qmnist_qiskit.speed, "engine_timings", timings),
+    ):
+        monkeypatch.setattr(module, name, spy)
+    assert main(["gradcheck"]) == 0
+    assert main(["benchmark"]) == 0
+    assert calls == {"gradcheck": [checked], "benchmark": [timed]}
+    assert "gradcheck table" in capsys.readouterr().out
 
 
 def test_changing_an_estimator_default_changes_the_cli(monkeypatch):
