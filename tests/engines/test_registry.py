@@ -153,3 +153,23 @@ def test_benchmark_defaults_and_unknown_names():
     ]
     with pytest.raises(ValueError, match=r"unknown engines \['qasm'\]"):
         speed.engine_timings(engines=["qasm"])
+
+
+@pytest.mark.parametrize("present", [False, True], ids=["no GPU", "GPU"])
+def test_gpu_variants_follow_what_torch_and_aer_report(monkeypatch, present):
+    """Told by torch and Aer that a GPU is (or is not) here, the GPU variants say so: the test
+    decides the answer instead of asking torch as the code does."""
+    from qiskit_aer import AerSimulator
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: present)
+    devices = ("CPU", "GPU") if present else ("CPU",)
+    monkeypatch.setattr(AerSimulator, "available_devices", lambda self: devices)
+    cuda, aer_gpu = variants(["statevector cuda", "aer GPU"])
+    if present:
+        assert cuda.unavailable() is None
+        assert aer_gpu.unavailable() is None
+    else:
+        assert "CUDA" in cuda.unavailable()
+        assert "pip install qiskit-aer-gpu" in aer_gpu.unavailable()
+    for name in ("statevector", "aer"):
+        assert variants([name])[0].unavailable() is None
