@@ -15,44 +15,64 @@ import numpy as np
 from qiskit.circuit import ControlFlowOp, Gate, Instruction, Parameter, QuantumCircuit
 from qiskit.quantum_info import Pauli, SparsePauliOp
 
-_NON_UNITARY = frozenset({"measure", "reset", "store", "initialize"})
+_NON_DETERMINISTIC = frozenset({"measure", "store"})
 _PASSIVE = frozenset({"barrier", "delay", "id"})
 
 
-def _non_unitary_inside(operation: Instruction) -> str | None:
-    if operation.name in _NON_UNITARY or isinstance(operation, ControlFlowOp):
+def _nondeterministic_inside(
+    operation: Instruction, qubits: Sequence[int], touched: set[int]
+) -> str | None:
+    """The first non-deterministic instruction of ``operation`` on ``qubits``, if any.
+
+    ``touched`` holds the qubits that a gate has acted on so far; it is updated.
+    """
+    if operation.name in _NON_DETERMINISTIC or isinstance(operation, ControlFlowOp):
         return operation.name
-    if isinstance(operation, Gate) or operation.name in _PASSIVE:
+    if operation.name == "reset":
+        moved = [qubit for qubit in qubits if qubit in touched]
+        if moved:
+            return f"reset on qubit {moved[0]} after a gate acted on it"
+        return None
+    if operation.name in _PASSIVE:
+        return None
+    if isinstance(operation, Gate):
+        touched.update(qubits)
         return None
     definition = operation.definition
     if definition is None:
         return operation.name
     for inner in definition.data:
-        found = _non_unitary_inside(inner.operation)
+        inner_qubits = [qubits[definition.find_bit(qubit).index] for qubit in inner.qubits]
+        found = _nondeterministic_inside(inner.operation, inner_qubits, touched)
         if found is not None:
             return f"{found} (inside {operation.name!r})"
     return None
 
 
 def non_unitary_instruction(circuit: QuantumCircuit) -> str | None:
-    """The name of the first measurement, reset or classical control in ``circuit``, if any.
+    """The first instruction of ``circuit`` whose result is not deterministic, if any.
 
-    Instructions are searched through their definitions, so a reset inside a custom
+    Measurements and classical control are; a reset (``initialize`` starts with one) is only
+    on a qubit that a gate has already acted on: on a qubit still in |0> it does nothing.
+    Instructions are searched through their definitions, so a measurement inside a custom
     instruction is found and named with it.
 
     Examples
     --------
     >>> from qiskit import QuantumCircuit
     >>> qc = QuantumCircuit(1, 1)
+    >>> _ = qc.initialize([0, 1], 0)
     >>> _ = qc.h(0)
     >>> non_unitary_instruction(qc) is None
     True
-    >>> _ = qc.measure(0, 0)
+    >>> _ = qc.reset(0)
     >>> non_unitary_instruction(qc)
-    'measure'
+    'reset on qubit 0 after a gate acted on it'
     """
+    touched: set[int] = set()
     for instruction in circuit.data:
-        found = _non_unitary_inside(instruction.operation)
+        qubits = [circuit.find_bit(qubit).index for qubit in instruction.qubits]
+        found = _nondeterministic_inside(instruction.operation, qubits, touched)
         if found is not None:
             return found
     return None

@@ -112,7 +112,7 @@ BAD = [
         lambda: (_reset(), [A], [B], Z),
         ValueError,
         "the circuit must have no measurements or classical bits (expectation values need "
-        "none), but it contains the instruction reset",
+        "none), but it contains the instruction reset on qubit 1 after a gate acted on it",
         id="reset",
     ),
     pytest.param(

@@ -32,6 +32,7 @@ import torch
 
 from qmnist_qiskit.engines.statevector.compiler import (
     CircuitProgram,
+    DenseOp,
     DiagonalOp,
     GateRef,
     MonomialOp,
@@ -563,7 +564,8 @@ class Layout:
 
     ``initial[q]`` and ``final[q]`` address the fused gates of wire ``q`` before anything
     entangles it and after its last entangling gate (``None``: no gates); ``ops[i]`` addresses
-    the matrix of ``program.ops[i]`` (``None`` for parameter-free permutations).
+    the matrix of ``program.ops[i]`` (``None`` for parameter-free permutations and dense
+    matrices, which the kernels hold).
     """
 
     initial: tuple[Address | None, ...]
@@ -616,7 +618,7 @@ class Binder:
         initial = tuple(run_address(gates) for gates in program.initial)
         ops: list[Address | None] = []
         for op in program.ops:
-            if isinstance(op, MonomialOp):
+            if isinstance(op, MonomialOp | DenseOp):
                 ops.append(None)
             elif isinstance(op, UnitaryOp) and len(op.qubits) == 1:
                 ops.append(run_address(op.gates))

@@ -8,13 +8,20 @@ The program has three parts:
 * ``ops``: the rest, in order, with each run of single-qubit gates on a wire fused into one
   2x2 matrix, every parameter-free permutation-with-phases gate (``cx``, ``swap``, ``cz``, a
   CNOT chain...) merged with its neighbours into a single gather, parameterised diagonal
-  two-qubit gates (``rzz``, ``crz``, ``cp``) kept as four phases, and other two-qubit gates
-  as 4x4 matrices;
+  two-qubit gates (``rzz``, ``crz``, ``cp``) kept as four phases, other two-qubit gates as
+  4x4 matrices, and parameter-free gates on more qubits as dense matrices;
 * ``final``: for each wire, the single-qubit gates after its last entangling gate, which the
   observables can absorb (Heisenberg picture) instead of the state.
 
-Gates outside the supported set are first translated by Qiskit's transpiler. Measurements,
-resets and classical control flow are refused with a :class:`~qmnist_qiskit.QMNISTError`.
+Parameter-free gates of up to :data:`MAX_MATRIX_QUBITS` qubits are used through their matrix
+(``Operator(gate)``, as Qiskit's ``Statevector`` does): as a permutation with phases when they
+are one, otherwise as a dense matrix. Other gates are replaced by their definitions, recursively,
+until every gate is one of those or a parameterised gate with a torch builder
+(:mod:`~qmnist_qiskit.engines.statevector.gates`); the definitions' global phases are added to
+the circuit's. Barriers, delays and identities are skipped, and so are resets (``initialize``
+starts with them) on qubits still in |0>. Measurements, classical control and resets of qubits
+that a gate already acted on are not deterministic: they are refused with a
+:class:`~qmnist_qiskit.QMNISTError` that names them.
 """
 
 from __future__ import annotations
@@ -23,7 +30,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from qiskit import transpile
 from qiskit.circuit import (
     Gate,
     Instruction,
@@ -31,7 +37,8 @@ from qiskit.circuit import (
     ParameterExpression,
     QuantumCircuit,
 )
-from qiskit.quantum_info import Operator
+from qiskit.circuit.library import PauliEvolutionGate
+from qiskit.quantum_info import Operator, SparsePauliOp
 
 from qmnist_qiskit.engines.checks import check_parameters, non_unitary_instruction
 from qmnist_qiskit.engines.statevector.expressions import TorchExpression
@@ -43,40 +50,11 @@ from qmnist_qiskit.engines.statevector.gates import (
 )
 from qmnist_qiskit.exceptions import QMNISTError
 
-BASIS_GATES = (
-    "rx",
-    "ry",
-    "rz",
-    "p",
-    "u",
-    "h",
-    "x",
-    "y",
-    "z",
-    "s",
-    "sdg",
-    "t",
-    "tdg",
-    "sx",
-    "sxdg",
-    "id",
-    "cx",
-    "cy",
-    "cz",
-    "swap",
-    "crx",
-    "cry",
-    "crz",
-    "cp",
-    "rxx",
-    "ryy",
-    "rzz",
-    "ecr",
-)
-"""The gate set that unsupported circuits are transpiled to."""
+MAX_MATRIX_QUBITS = 8
+"""Parameter-free gates on up to this many qubits are applied through their matrix; wider ones
+are replaced by their definitions."""
 
-_IGNORED = frozenset({"barrier", "delay", "id"})
-_MAX_CONSTANT_QUBITS = 5
+_SKIPPED = frozenset({"barrier", "delay", "id", "reset"})
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,7 +95,16 @@ class MonomialOp:
     qubits: frozenset[int]
 
 
-Op = UnitaryOp | DiagonalOp | MonomialOp
+@dataclass(frozen=True, eq=False)
+class DenseOp:
+    """A parameter-free matrix on three or more qubits that is not a permutation with phases,
+    indexed as ``Gate.to_matrix()`` indexes it (``qubits[0]`` the least significant bit)."""
+
+    qubits: tuple[int, ...]
+    matrix: np.ndarray
+
+
+Op = UnitaryOp | DiagonalOp | MonomialOp | DenseOp
 
 
 @dataclass(frozen=True)
@@ -151,9 +138,10 @@ def _check_unitary(circuit: QuantumCircuit) -> None:
     found = non_unitary_instruction(circuit)
     if found is not None:
         raise QMNISTError(
-            f"the statevector engine simulates unitary circuits only, but the circuit "
-            f"contains the instruction {found}; remove measurements, resets and "
-            f"classical control (expectation values need none of them)"
+            f"the statevector engine simulates deterministic circuits only, but the circuit "
+            f"contains the instruction {found}; remove measurements and classical control "
+            f"(expectation values need none of them), and reset or initialize a qubit only "
+            f"while it is still in |0>"
         )
 
 
@@ -163,11 +151,13 @@ def _is_free(value) -> bool:
 
 def _constant_matrix(operation: Instruction) -> np.ndarray | None:
     """The matrix of a parameter-free gate, or ``None`` when it has none we can use."""
-    if operation.num_qubits > _MAX_CONSTANT_QUBITS or not isinstance(operation, Gate):
+    if operation.num_qubits > MAX_MATRIX_QUBITS or not isinstance(operation, Gate):
+        return None
+    if any(_is_free(value) for value in operation.params):
         return None
     try:
         return Operator(operation).data
-    except Exception:  # noqa: BLE001 - any gate Qiskit cannot turn into a matrix is translated
+    except Exception:  # noqa: BLE001 - a gate without a matrix is replaced by its definition
         return None
 
 
@@ -179,35 +169,76 @@ def _is_monomial(matrix: np.ndarray) -> bool:
     return True
 
 
-def _supported(operation: Instruction) -> bool:
-    if operation.name in _IGNORED:
-        return True
-    if any(_is_free(value) for value in operation.params):
-        if operation.num_qubits == 1:
-            return operation.name in SINGLE_QUBIT
-        return operation.name in TWO_QUBIT or operation.name in DIAGONAL_TWO_QUBIT
-    matrix = _constant_matrix(operation)
-    if matrix is None:
+def _has_builder(operation: Instruction) -> bool:
+    if operation.num_qubits == 1:
+        return operation.name in SINGLE_QUBIT
+    return operation.name in TWO_QUBIT or operation.name in DIAGONAL_TWO_QUBIT
+
+
+def _inexact_definition(operation: Instruction) -> bool:
+    """Whether the definition of ``operation`` only approximates its matrix: a parameterised
+    Pauli evolution of non-commuting terms is defined by a product formula."""
+    if not isinstance(operation, PauliEvolutionGate):
         return False
-    return operation.num_qubits <= 2 or _is_monomial(matrix)
+    terms = operation.operator
+    if not isinstance(terms, SparsePauliOp):
+        terms = SparsePauliOp.sum(list(terms))
+    paulis = terms.paulis
+    return any(
+        not paulis[i].commutes(paulis[j])
+        for i in range(len(paulis))
+        for j in range(i + 1, len(paulis))
+    )
 
 
-def _translate(circuit: QuantumCircuit) -> QuantumCircuit:
-    if all(_supported(instruction.operation) for instruction in circuit.data):
-        return circuit
-    try:
-        translated = transpile(circuit, basis_gates=list(BASIS_GATES), optimization_level=0)
-    except Exception as exc:
-        raise QMNISTError(
-            f"could not translate the circuit to the supported gates {BASIS_GATES}: {exc}"
-        ) from exc
-    for instruction in translated.data:
-        if not _supported(instruction.operation):
+@dataclass(frozen=True, eq=False)
+class _Flat:
+    """A circuit as supported gates only: ``(operation, qubits, matrix or None)`` in order."""
+
+    gates: list[tuple[Instruction, tuple[int, ...], np.ndarray | None]]
+    global_phase: ParameterExpression | float
+
+
+def _flatten(circuit: QuantumCircuit) -> _Flat:
+    gates: list[tuple[Instruction, tuple[int, ...], np.ndarray | None]] = []
+    phase = [circuit.global_phase]
+
+    def visit(operation: Instruction, qubits: tuple[int, ...], outer: tuple[str, ...]) -> None:
+        if operation.name in _SKIPPED:
+            return
+        if operation.num_qubits == 0 and operation.params:
+            phase[0] = phase[0] + operation.params[0]
+            return
+        if _has_builder(operation) and any(_is_free(value) for value in operation.params):
+            gates.append((operation, qubits, None))
+            return
+        matrix = _constant_matrix(operation)
+        if matrix is not None:
+            gates.append((operation, qubits, matrix))
+            return
+        where = f"{operation.name!r}" + "".join(f" (inside {name!r})" for name in outer)
+        if _inexact_definition(operation):
             raise QMNISTError(
-                f"the gate {instruction.operation.name!r} is not supported and could not be "
-                f"translated to {BASIS_GATES}"
+                f"the gate {where} is a Pauli evolution of non-commuting terms over a "
+                "parameterised time: its definition is only a product formula, and the "
+                "statevector engine simulates it exactly or not at all; bind the time, or "
+                "give commuting terms"
             )
-    return translated
+        try:
+            definition = operation.definition
+        except Exception as exc:
+            raise QMNISTError(f"the gate {where} has no definition to simulate: {exc}") from exc
+        if definition is None:
+            raise QMNISTError(f"the gate {where} has neither a matrix nor a definition to simulate")
+        phase[0] = phase[0] + definition.global_phase
+        for inner in definition.data:
+            inner_qubits = tuple(qubits[definition.find_bit(q).index] for q in inner.qubits)
+            visit(inner.operation, inner_qubits, (operation.name, *outer))
+
+    for instruction in circuit.data:
+        qubits = tuple(circuit.find_bit(qubit).index for qubit in instruction.qubits)
+        visit(instruction.operation, qubits, ())
+    return _Flat(gates, phase[0])
 
 
 def _parameter_index(
@@ -275,10 +306,10 @@ class _Builder:
             self.angles.append(expression)
         return self._angle_ids[key]
 
-    def gate_ref(self, operation: Instruction) -> GateRef:
-        if any(_is_free(value) for value in operation.params):
+    def gate_ref(self, operation: Instruction, matrix: np.ndarray | None) -> GateRef:
+        if matrix is None:
             return GateRef(operation.name, tuple(self.angle(value) for value in operation.params))
-        return GateRef("constant", matrix=_constant_matrix(operation))
+        return GateRef("constant", matrix=matrix)
 
     def _flush(self, qubits: Sequence[int]) -> None:
         for qubit in qubits:
@@ -301,10 +332,10 @@ class _Builder:
             return
         self.ops.append(op)
 
-    def add(self, operation: Instruction, qubits: tuple[int, ...]) -> None:
-        if operation.name in _IGNORED:
-            return
-        gate = self.gate_ref(operation)
+    def add(
+        self, operation: Instruction, qubits: tuple[int, ...], matrix: np.ndarray | None
+    ) -> None:
+        gate = self.gate_ref(operation, matrix)
         if len(qubits) == 1:
             self.pending[qubits[0]].append(gate)
             return
@@ -316,8 +347,10 @@ class _Builder:
         elif _is_monomial(gate.matrix):
             source, phase = _embed_monomial(gate.matrix, qubits, self.num_qubits)
             self._append(_normalised_monomial(source, phase, frozenset(qubits)))
-        else:
+        elif len(qubits) == 2:
             self._append(UnitaryOp(qubits, (gate,)))
+        else:
+            self._append(DenseOp(qubits, gate.matrix))
 
     def finish(self) -> tuple[tuple, tuple]:
         final: list[tuple[GateRef, ...]] = []
@@ -340,7 +373,8 @@ def compile_circuit(
     Parameters
     ----------
     circuit : QuantumCircuit
-        A unitary circuit (no measurements, resets or classical control).
+        A deterministic circuit: no measurements or classical control, and resets (or
+        ``initialize``) only on qubits still in |0>.
     input_params, weight_params : sequence of Parameter
         Together, every parameter of ``circuit``: inputs vary per sample, weights are
         shared by the batch.
@@ -353,8 +387,8 @@ def compile_circuit(
     Raises
     ------
     QMNISTError
-        If the circuit contains a non-unitary instruction or a gate that cannot be
-        translated.
+        If the circuit contains a non-deterministic instruction, or a gate with neither a
+        matrix nor a definition (both named).
     ValueError
         If the parameter lists do not match the circuit's parameters.
 
@@ -374,19 +408,18 @@ def compile_circuit(
         raise ValueError("the circuit has no qubits")
     _check_unitary(circuit)
     index = _parameter_index(circuit, input_params, weight_params)
-    translated = _translate(circuit)
-    builder = _Builder(translated.num_qubits, index)
-    for instruction in translated.data:
-        qubits = tuple(translated.find_bit(qubit).index for qubit in instruction.qubits)
-        builder.add(instruction.operation, qubits)
+    flat = _flatten(circuit)
+    builder = _Builder(circuit.num_qubits, index)
+    for operation, qubits, matrix in flat.gates:
+        builder.add(operation, qubits, matrix)
     initial, final = builder.finish()
     return CircuitProgram(
-        num_qubits=translated.num_qubits,
+        num_qubits=circuit.num_qubits,
         parameters=tuple([*input_params, *weight_params]),
         num_inputs=len(input_params),
         angles=tuple(builder.angles),
         initial=initial,
         ops=tuple(builder.ops),
         final=final,
-        global_phase=TorchExpression(translated.global_phase, index),
+        global_phase=TorchExpression(flat.global_phase, index),
     )

@@ -182,6 +182,38 @@ class DiagonalKernel:
         return torch.stack([_contract(left, right, samples, work) for left, right in pairs], -1)
 
 
+class DenseKernel:
+    """A fixed ``K x K`` matrix on any qubits (``K = 2**k``), indexed as ``Gate.to_matrix()``
+    indexes it: one matrix product after moving the gate's qubits to the leading axes."""
+
+    in_place = False
+
+    def __init__(self, matrix: torch.Tensor, qubits: Sequence[int], num_qubits: int) -> None:
+        self.matrix = matrix
+        self.adjoint = matrix.conj().T.contiguous()
+        self.num_qubits = num_qubits
+        # Viewed as (2,) * n + (b,), axis a holds qubit n - 1 - a; the gate's last qubit is
+        # the most significant bit of the matrix's index, so it comes first.
+        leading = [num_qubits - 1 - qubit for qubit in reversed(tuple(qubits))]
+        others = [axis for axis in range(num_qubits + 1) if axis not in leading]
+        self.order = (*leading, *others)
+
+    def _multiply(
+        self, matrix: torch.Tensor, source: torch.Tensor, target: torch.Tensor
+    ) -> Buffers:
+        shape = (2,) * self.num_qubits + (source.shape[1],)
+        moved = source.view(shape).permute(self.order)
+        product = matrix @ moved.reshape(matrix.shape[0], -1)
+        target.view(shape).permute(self.order).copy_(product.view(moved.shape))
+        return target, source
+
+    def apply(self, _: None, state: torch.Tensor, spare: torch.Tensor, work: Workspace) -> Buffers:
+        return self._multiply(self.matrix, state, spare)
+
+    def undo(self, _: None, state: torch.Tensor, spare: torch.Tensor, work: Workspace) -> Buffers:
+        return self._multiply(self.adjoint, state, spare)
+
+
 class MonomialKernel:
     """A fixed permutation with phases: ``out[k] = phase[k] * in[source[k]]``."""
 

@@ -10,9 +10,19 @@ from __future__ import annotations
 import torch
 
 from qmnist_qiskit.engines.statevector.binding import Layout
-from qmnist_qiskit.engines.statevector.compiler import CircuitProgram, DiagonalOp, MonomialOp
+from qmnist_qiskit.engines.statevector.compiler import (
+    CircuitProgram,
+    DenseOp,
+    DiagonalOp,
+    MonomialOp,
+)
 from qmnist_qiskit.engines.statevector.executor import Step
-from qmnist_qiskit.engines.statevector.kernels import DiagonalKernel, MonomialKernel, UnitaryKernel
+from qmnist_qiskit.engines.statevector.kernels import (
+    DenseKernel,
+    DiagonalKernel,
+    MonomialKernel,
+    UnitaryKernel,
+)
 
 
 def lower(
@@ -49,6 +59,9 @@ def lower(
                 None if op.phase is None else torch.as_tensor(op.phase, dtype=dtype, device=device)
             )
             steps.append((MonomialKernel(source, phase), None))
+        elif isinstance(op, DenseOp):
+            matrix = torch.as_tensor(op.matrix, dtype=dtype, device=device)
+            steps.append((DenseKernel(matrix, op.qubits, n), None))
         elif isinstance(op, DiagonalOp):
             steps.append((DiagonalKernel(op.qubits, n), address))
         else:

@@ -77,8 +77,10 @@ class StatevectorSimulator:
     Parameters
     ----------
     circuit : QuantumCircuit
-        A unitary circuit (no measurements, resets or classical control). Gates outside
-        the natively supported set are transpiled first.
+        A deterministic circuit: no measurements or classical control, and resets (or
+        ``initialize``) only on qubits still in |0>. Gates without a torch builder or a
+        usable matrix are replaced by their definitions (see
+        :mod:`~qmnist_qiskit.engines.statevector.compiler`).
     observables : sequence of SparsePauliOp
         Hermitian observables (real coefficients), one output column each.
     input_params : sequence of Parameter

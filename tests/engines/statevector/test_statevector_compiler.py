@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from qiskit.circuit import ClassicalRegister, Parameter, ParameterVector, QuantumCircuit
-from qiskit.circuit.library import XXPlusYYGate
+from qiskit.circuit.library import GlobalPhaseGate, PauliEvolutionGate, UnitaryGate, XXPlusYYGate
+from qiskit.quantum_info import Operator, SparsePauliOp, random_unitary
 
 from qmnist_qiskit.circuits import layered_circuit, seed_circuit
 from qmnist_qiskit.engines.statevector.compiler import (
-    BASIS_GATES,
+    DenseOp,
     DiagonalOp,
     MonomialOp,
     UnitaryOp,
     compile_circuit,
 )
+from qmnist_qiskit.engines.statevector.gates import DIAGONAL_TWO_QUBIT, SINGLE_QUBIT, TWO_QUBIT
 from qmnist_qiskit.exceptions import QMNISTError
 
 
@@ -77,15 +80,46 @@ def test_constant_gates_of_any_size_use_their_matrices():
     assert program.ops[1].gates[0].name == "constant"
 
 
-def test_unsupported_gates_are_transpiled():
+def test_constant_gates_on_three_or_more_qubits_are_dense_unless_permutations():
+    unitary = random_unitary(8, seed=3)
+    qc = QuantumCircuit(4)
+    qc.h(range(4))
+    qc.append(UnitaryGate(unitary), [3, 0, 2])
+    qc.mcx([0, 1, 2], 3)
+    program = compile_circuit(qc)
+    assert [type(op) for op in program.ops] == [DenseOp, MonomialOp]
+    assert program.ops[0].qubits == (3, 0, 2)
+    np.testing.assert_array_equal(program.ops[0].matrix, Operator(unitary).data)
+
+
+def test_parameterised_gates_without_builders_are_replaced_by_their_definitions():
     a = Parameter("a")
-    qc = QuantumCircuit(2)
+    qc = QuantumCircuit(3)
     qc.append(XXPlusYYGate(a, 0.3), [0, 1])
+    qc.append(PauliEvolutionGate(SparsePauliOp(["XXI", "ZZZ"]), 2 * a), [0, 1, 2])
     program = compile_circuit(qc, [a])
     names = {gate.name for op in program.ops if isinstance(op, UnitaryOp) for gate in op.gates}
+    names |= {op.gate.name for op in program.ops if isinstance(op, DiagonalOp)}
     names |= {gate.name for gates in (*program.initial, *program.final) for gate in gates}
-    assert names <= set(BASIS_GATES) | {"constant"}
-    assert {"rxx", "ryy"} <= names
+    assert names <= {*SINGLE_QUBIT, *TWO_QUBIT, *DIAGONAL_TWO_QUBIT, "constant"}
+    assert "rz" in names
+
+
+def test_a_product_formula_is_refused_where_it_would_only_approximate():
+    a = Parameter("a")
+    qc = QuantumCircuit(2)
+    qc.append(PauliEvolutionGate(SparsePauliOp(["XI", "ZI"]), a), [0, 1])
+    with pytest.raises(QMNISTError, match="'PauliEvolution' is a Pauli evolution of non-comm"):
+        compile_circuit(qc, [a])
+    assert compile_circuit(qc.assign_parameters([0.3])).num_qubits == 2
+
+
+def test_parameterised_global_phase_gates_join_the_global_phase():
+    a = Parameter("a")
+    qc = QuantumCircuit(1, global_phase=0.5)
+    qc.append(GlobalPhaseGate(2 * a), [])
+    program = compile_circuit(qc, [a])
+    assert program.global_phase([torch.tensor([0.25], dtype=torch.float64)]).tolist() == [1.0]
 
 
 def test_composite_instructions_are_unrolled():
@@ -108,7 +142,15 @@ def _with_measurement() -> QuantumCircuit:
 
 def _with_reset() -> QuantumCircuit:
     qc = QuantumCircuit(1)
+    qc.h(0)
     qc.reset(0)
+    return qc
+
+
+def _with_reset_after_entangling() -> QuantumCircuit:
+    qc = QuantumCircuit(2)
+    qc.cx(0, 1)
+    qc.reset(1)
     return qc
 
 
@@ -120,8 +162,9 @@ def _with_if_else() -> QuantumCircuit:
 
 
 def _with_initialize() -> QuantumCircuit:
-    qc = QuantumCircuit(1)
-    qc.initialize([0, 1], 0)
+    qc = QuantumCircuit(2)
+    qc.x(1)
+    qc.initialize([0, 1], 1)
     return qc
 
 
@@ -130,6 +173,7 @@ def _with_reset_inside_an_instruction() -> QuantumCircuit:
     inner.reset(0)
     inner.x(0)
     qc = QuantumCircuit(1)
+    qc.x(0)
     qc.append(inner.to_instruction(), [0])
     return qc
 
@@ -138,15 +182,34 @@ def _with_reset_inside_an_instruction() -> QuantumCircuit:
     ("build", "name"),
     [
         (_with_measurement, "measure"),
-        (_with_reset, "reset"),
+        (_with_reset, "reset on qubit 0 after a gate acted on it"),
+        (_with_reset_after_entangling, "reset on qubit 1 after a gate acted on it"),
         (_with_if_else, "if_else"),
-        (_with_initialize, "initialize"),
-        (_with_reset_inside_an_instruction, "reset \\(inside 'prepare'\\)"),
+        (_with_initialize, "reset on qubit 1 after a gate acted on it \\(inside 'initialize'\\)"),
+        (
+            _with_reset_inside_an_instruction,
+            "reset on qubit 0 after a gate acted on it \\(inside 'prepare'\\)",
+        ),
     ],
 )
-def test_non_unitary_instructions_are_named(build, name):
+def test_non_deterministic_instructions_are_named(build, name):
     with pytest.raises(QMNISTError, match=f"instruction {name}"):
         compile_circuit(build())
+
+
+def test_resets_and_initialize_on_qubits_still_in_zero_prepare_states():
+    inner = QuantumCircuit(1, name="prepare")
+    inner.reset(0)
+    inner.x(0)
+    qc = QuantumCircuit(3)
+    qc.reset(0)
+    qc.barrier()
+    qc.initialize([0.6, 0.8j], 1)
+    qc.append(inner.to_instruction(), [2])
+    qc.cx(1, 0)
+    program = compile_circuit(qc)
+    assert all(gates == () or gates[0].name == "constant" for gates in program.initial)
+    assert [type(op) for op in program.ops] == [MonomialOp]
 
 
 def test_classical_registers_alone_are_fine():
