@@ -134,11 +134,23 @@ def test_jobs_are_done_when_returned_and_errors_come_with_the_result(circuit):
         failed.result()
 
 
-def test_backend_is_an_exact_aer_simulator():
+def test_backend_is_an_exact_aer_simulator_that_samples_the_estimators_states():
     estimator = StatevectorEstimator()
-    assert isinstance(estimator.backend, AerSimulator)
-    assert estimator.backend.options.method == "statevector"
-    assert estimator.backend is estimator.backend
+    backend = estimator.backend
+    assert isinstance(backend, AerSimulator)
+    assert backend.options.method == "statevector"
+    assert backend.options.noise_model is None
+    # Bell state: the estimator's <ZZ> = 1 and <ZI> = 0; the backend samples only 00 and 11,
+    # about half each.
+    bell = QuantumCircuit(2)
+    bell.h(0)
+    bell.cx(0, 1)
+    evs = estimator.run([(bell, [Pauli("ZZ"), Pauli("ZI")])]).result()[0].data.evs
+    np.testing.assert_allclose(evs, [1.0, 0.0], atol=1e-14)
+    bell.measure_all()
+    counts = backend.run(bell, shots=2000, seed_simulator=3).result().get_counts()
+    assert set(counts) == {"00", "11"}
+    assert abs(counts["00"] - 1000) < 150
 
 
 def test_compiled_circuits_are_cached(circuit):
