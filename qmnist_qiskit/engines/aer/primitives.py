@@ -61,12 +61,30 @@ def _basis_change(group: PauliList, target: Target | None) -> QuantumCircuit:
     return change
 
 
-def _measured(circuit: QuantumCircuit, change: QuantumCircuit) -> QuantumCircuit:
+def _active_qubits(circuit: QuantumCircuit, paulis: PauliList) -> list[int]:
+    """The qubits that the circuit's operations or the Paulis act on, in order.
+
+    Only these are measured or read: a transpiled circuit lives on all of a device's qubits
+    (133 on ``fake_torino``), and Aer drops the idle ones only when nothing reads them, so
+    reading them all would ask for a density matrix of the whole device."""
+    used = {
+        circuit.find_bit(qubit).index
+        for instruction in circuit.data
+        if instruction.operation.name not in ("barrier", "delay")
+        for qubit in instruction.qubits
+    }
+    used.update(np.flatnonzero(np.any(paulis.x | paulis.z, axis=0)).tolist())
+    return sorted(used)
+
+
+def _measured(
+    circuit: QuantumCircuit, change: QuantumCircuit, qubits: Sequence[int]
+) -> QuantumCircuit:
     measured = _without_global_phase(circuit)
     measured.compose(change, inplace=True)
-    register = ClassicalRegister(circuit.num_qubits, "meas")
+    register = ClassicalRegister(len(qubits), "meas")
     measured.add_register(register)
-    measured.measure(range(circuit.num_qubits), register)
+    measured.measure(list(qubits), register)
     return measured
 
 
@@ -179,10 +197,9 @@ class AerExactEstimator(_AerEstimator):
         observables = list(pub.observables.ravel())
         labels = sorted({label for observable in observables for label in observable})
         circuit = _without_global_phase(pub.circuit)
+        qubits = _active_qubits(circuit, PauliList(labels))
         for label in labels:
-            circuit.save_expectation_value(
-                Pauli(label), qubits=range(circuit.num_qubits), label=label
-            )
+            circuit.save_expectation_value(Pauli(label)[qubits], qubits=qubits, label=label)
         result, n_sets = self._run_aer([circuit], pub)
         pauli_values = np.array(
             [[result.data(s)[label] for label in labels] for s in range(n_sets)]
@@ -282,14 +299,15 @@ class AerSamplingEstimator(_AerEstimator):
         observables = list(pub.observables.ravel())
         labels = sorted({label for observable in observables for label in observable})
         groups = PauliList(labels).group_qubit_wise_commuting()
-        circuits = [_measured(pub.circuit, _basis_change(g, self._target)) for g in groups]
+        qubits = _active_qubits(pub.circuit, PauliList(labels))
+        circuits = [_measured(pub.circuit, _basis_change(g, self._target), qubits) for g in groups]
         result, n_sets = self._run_aer(circuits, pub, shots=shots, seed_simulator=seed)
 
         means = np.zeros((n_sets, len(observables)))
         variances = np.zeros((n_sets, len(observables)))
         for g, group in enumerate(groups):
             coefficients = _coefficients(group.to_labels(), observables)
-            support = (group.x | group.z).astype(np.int64)
+            support = (group.x | group.z)[:, qubits].astype(np.int64)
             for s in range(n_sets):
                 counts = result.data(g * n_sets + s)["counts"]
                 mean, variance = _group_moments(counts, support, coefficients)

@@ -8,7 +8,7 @@ from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.providers.fake_provider import GenericBackendV2
 from qiskit.quantum_info import SparsePauliOp
 from qiskit_aer.noise import NoiseModel, depolarizing_error
-from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+from qiskit_ibm_runtime.fake_provider import FakeGuadalupeV2, FakeManilaV2
 
 from qmnist_qiskit.circuits import seed_circuit
 from qmnist_qiskit.engines.aer import make_aer_qnn
@@ -88,6 +88,22 @@ def test_fake_backend_transpiles_and_maps_the_observables():
     values, stds = sampled.forward_with_std(x, w)
     assert np.all(stds > 0)
     np.testing.assert_allclose(values, ideal.forward(x, w), atol=0.1)
+
+
+def test_a_large_backend_simulates_only_the_circuits_qubits():
+    # fake_guadalupe has 16 qubits; measuring or reading them all asked Aer for a density
+    # matrix of the whole device (68 GB: "Insufficient memory") where the circuit uses 3
+    backend = FakeGuadalupeV2()
+    spec = seed_circuit(3)
+    x, w = np.array([[0.2, 1.4, 2.6]]), np.zeros(6)
+    ideal = make_aer_qnn(*spec).forward(x, w)
+    exact = make_aer_qnn(*spec, backend=backend)
+    assert exact.circuit.num_qubits == 16
+    np.testing.assert_allclose(exact.forward(x, w), ideal, atol=0.1)
+    values, stds = make_aer_qnn(*spec, backend=backend, shots=2000, seed=1).forward_with_std(x, w)
+    # readout errors (a few percent here) act on the shots only
+    np.testing.assert_allclose(values, ideal, atol=0.2)
+    assert np.all(stds > 0)
 
 
 def test_backend_with_too_few_qubits_is_rejected():
