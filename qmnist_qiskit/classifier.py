@@ -401,7 +401,9 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         check_estimator_parameters(self)
         if self.fine_tune is True and not self._autoencoder():
             raise ValueError("fine_tune=True needs encoder='autoencoder' (an MNISTAutoencoder)")
-        require_engine(self.engine, check_engine_options(self.engine, self.engine_options))
+        # Parsed once per fit; the parsed object travels down to make_qnn.
+        self._engine_config = check_engine_options(self.engine, self.engine_options)
+        require_engine(self.engine, self._engine_config)
         check_optimizer_arguments(
             self.optimizer, self._optimizer_arguments(), float(self.learning_rate)
         )
@@ -433,12 +435,13 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
             return int(self.epochs)
         return max(1, min(int(self.epochs), int(self.max_samples) // max(1, n_samples)))
 
-    def _engine_options(self) -> dict:
-        """The checked engine options, with a warning when they make training noisy."""
-        options = check_engine_options(self.engine, self.engine_options)
-        if options.get("shots") is not None:
+    def _engine_options(self):
+        """The parsed engine options, with a warning when they make training noisy."""
+        options = self._engine_config
+        shots = getattr(options, "shots", None)
+        if shots is not None:
             warnings.warn(
-                f"engine {self.engine!r} runs with shots={options['shots']}: losses and "
+                f"engine {self.engine!r} runs with shots={shots}: losses and "
                 "gradients carry shot noise, so training is noisy",
                 UserWarning,
                 stacklevel=3,
@@ -503,8 +506,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         """The circuit, checked as its engine will check it (parameters, observables, memory)
         and with its readout checked against the classes, before any training."""
         spec = self._circuit(n_features)
-        options = check_engine_options(self.engine, self.engine_options)
-        check_circuit(self.engine, options, *spec)
+        check_circuit(self.engine, self._engine_config, *spec)
         make_readout(self.readout, len(spec.observables), n_classes)
         return spec
 
@@ -581,7 +583,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
             *spec,
             engine=self.engine,
             input_gradients=self.fine_tune_,
-            **check_engine_options(self.engine, self.engine_options),
+            options=self._engine_config,
         )
         with seeded(seed) as generator:
             self.module_ = QuantumClassifierModule(

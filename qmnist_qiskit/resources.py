@@ -1,9 +1,10 @@
 """What a circuit will cost, checked before anything is allocated.
 
 Every engine states the memory one sample of an ``n``-qubit circuit needs at least (states,
-compiler tables) and refuses, with a :class:`~qmnist_qiskit.QMNISTError` that names the qubit
-count, the bytes needed and the budget, before compiling or simulating: a 40-qubit request
-would otherwise ask for terabytes, and a 28-qubit one fill the machine while compiling.
+compiler tables: the memory model in its record) and refuses, with a
+:class:`~qmnist_qiskit.QMNISTError` that names the qubit count, the bytes needed and the
+budget, before compiling or simulating: a 40-qubit request would otherwise ask for terabytes,
+and a 28-qubit one fill the machine while compiling.
 """
 
 from __future__ import annotations
@@ -14,15 +15,6 @@ from pathlib import Path
 import psutil
 
 from qmnist_qiskit.exceptions import QMNISTError
-
-# The statevector engine holds about eight copies of a sample's state at once (state, seed,
-# spare buffers, a conjugated copy, temporaries) and compiler tables of about 64 bytes per
-# amplitude (merged permutations with their inverses and phases, observable signs).
-_STATEVECTOR_COPIES = 8
-_TABLE_BYTES_PER_AMPLITUDE = 64
-# Aer's statevector simulator keeps the state and a work copy.
-_AER_COPIES = 2
-
 
 _CGROUP = Path("/sys/fs/cgroup")
 
@@ -57,7 +49,8 @@ def available_budget() -> int:
 
 
 def engine_minimum_bytes(engine: str, num_qubits: int, element_bytes: int = 16) -> int:
-    """The memory one sample of a ``num_qubits``-qubit circuit needs at least on ``engine``.
+    """The memory one sample of a ``num_qubits``-qubit circuit needs at least on ``engine``:
+    its record's memory model (:class:`~qmnist_qiskit.engines.record.MemoryModel`).
 
     Parameters
     ----------
@@ -73,12 +66,9 @@ def engine_minimum_bytes(engine: str, num_qubits: int, element_bytes: int = 16) 
     >>> engine_minimum_bytes("aer", 30) // 2**30
     32
     """
-    amplitudes = 2**num_qubits
-    if engine == "statevector":
-        return amplitudes * (_STATEVECTOR_COPIES * element_bytes + _TABLE_BYTES_PER_AMPLITUDE)
-    if engine == "aer":
-        return amplitudes * _AER_COPIES * element_bytes
-    return amplitudes * element_bytes * 2
+    from qmnist_qiskit.engines.registry import engine_record
+
+    return engine_record(engine).memory.minimum_bytes(num_qubits, element_bytes)
 
 
 def require_memory(

@@ -11,19 +11,39 @@ import torch
 from qmnist_qiskit.exceptions import QMNISTError
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """A CPU or CUDA torch device; :class:`QMNISTError` when CUDA is asked for and absent."""
+def parse_device(device: str | torch.device) -> torch.device:
+    """A CPU or CUDA torch device named by ``device``, whether or not this machine has it.
+
+    Raises
+    ------
+    ValueError
+        For an unknown device name, or a device that is neither a CPU nor a CUDA device.
+    """
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(f"unknown torch device {device!r}") from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise QMNISTError(
-            f"device {device!r} asked for CUDA, but torch sees no CUDA GPU here; "
-            "use device='cpu' or install a CUDA build of torch on a machine with a GPU"
-        )
     if resolved.type not in ("cpu", "cuda"):
         raise ValueError(f"device must be a CPU or CUDA device, got {device!r}")
+    return resolved
+
+
+def device_unavailable(device: torch.device) -> str | None:
+    """Why ``device`` (from :func:`parse_device`) cannot be used here, or ``None``."""
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return (
+            f"device {str(device)!r} asked for CUDA, but torch sees no CUDA GPU here; "
+            "use device='cpu' or install a CUDA build of torch on a machine with a GPU"
+        )
+    return None
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """A CPU or CUDA torch device; :class:`QMNISTError` when CUDA is asked for and absent."""
+    resolved = parse_device(device)
+    reason = device_unavailable(resolved)
+    if reason is not None:
+        raise QMNISTError(reason)
     return resolved
 
 

@@ -11,54 +11,49 @@ Engines:
 
 Every engine is an :class:`~qmnist_qiskit.engines.base.EngineQNN`: a qiskit-machine-learning
 ``NeuralNetwork`` with a torch forward. ``make_qnn`` checks the options against the engine's
-own table (:func:`check_engine_options`), then the circuit, parameters and observables
-(:mod:`~qmnist_qiskit.engines.checks`), the same way for every engine, before building it.
-:mod:`~qmnist_qiskit.engines.registry` lists the engine variants (engine, options, whether
-they can run here) that ``gradcheck`` and ``qmnist benchmark`` go through.
+own parser (:func:`check_engine_options`, which returns the parsed options object), then the
+circuit, parameters and observables (:mod:`~qmnist_qiskit.engines.checks`), the same way for
+every engine, before building it. Each engine is one record
+(:class:`~qmnist_qiskit.engines.record.EngineRecord`: factory, extra, options parser,
+availability, memory model, comparison variants) in or beside its package;
+:mod:`~qmnist_qiskit.engines.registry` lists them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from importlib import import_module
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
-from torch import device as torch_device
 
 from qmnist_qiskit.engines.base import EngineQNN, qnn_torch_forward
 from qmnist_qiskit.engines.checks import check_qnn_spec
-from qmnist_qiskit.engines.options import OPTION_CHECKS, check_engine_options
-from qmnist_qiskit.exceptions import QMNISTError  # noqa: F401 (the doctests name it)
-from qmnist_qiskit.extras import require_extra
-from qmnist_qiskit.resources import require_memory
-from qmnist_qiskit.torch_utils import resolve_device
-
-_FACTORIES = {
-    "statevector": ("qmnist_qiskit.engines.statevector", "make_statevector_qnn"),
-    "aer": ("qmnist_qiskit.engines.aer", "make_aer_qnn"),
-    "pennylane": ("qmnist_qiskit.engines.pennylane", "make_pennylane_qnn"),
-}
-_EXTRAS = {"pennylane": "pennylane"}
-ENGINES = tuple(OPTION_CHECKS)
+from qmnist_qiskit.engines.options import check_engine_options
+from qmnist_qiskit.engines.registry import ENGINES, engine_record
+from qmnist_qiskit.exceptions import QMNISTError
 
 
-def _holds_full_state(engine: str, options: dict) -> bool:
-    """Whether ``engine`` keeps the whole ``2**n`` state in this machine's memory (Aer's
-    matrix-product-state method and its GPU device do not)."""
-    if engine == "aer":
-        return (
-            options.get("method", "statevector") != "matrix_product_state"
-            and str(options.get("device", "CPU")).upper() != "GPU"
+def _parsed(engine: str, options: Any) -> Any:
+    """``options`` parsed for ``engine``: a dict (or ``None``) is parsed, a parsed object of
+    the engine's type is taken as it is."""
+    record = engine_record(engine)
+    if options is None or isinstance(options, Mapping):
+        return record.parse_options(options)
+    if not isinstance(options, record.options_type):
+        raise TypeError(
+            f"options for engine {engine!r} must be a dict or {record.options_type.__name__}, "
+            f"got {type(options).__name__}"
         )
-    return engine == "pennylane"
+    return options
 
 
-def require_engine(engine: str, options: dict) -> None:
-    """:class:`QMNISTError` unless ``engine`` with these (checked) ``options`` can run here:
-    its extra installed, the device it asks for present (CUDA for the statevector engine, an
-    Aer GPU build for ``device="GPU"``). Cheap: builds nothing, so callers check it before any
-    long work (the classifier before its encoder trains, the CLI before loading data).
+def require_engine(engine: str, options: Any) -> None:
+    """:class:`QMNISTError` unless ``engine`` with these ``options`` (parsed, or a dict) can
+    run here: its extra installed, the device it asks for present (CUDA for the statevector
+    engine, an Aer GPU build for ``device="GPU"``). Cheap: builds nothing, so callers check it
+    before any long work (the classifier before its encoder trains, the CLI before loading
+    data). The message is the engine record's, the one the registry's variants give.
 
     Examples
     --------
@@ -73,20 +68,15 @@ def require_engine(engine: str, options: dict) -> None:
     ...     print(True)
     True
     """
-    if engine in _EXTRAS:
-        require_extra(_EXTRAS[engine], f"engine {engine!r}")
-    if engine == "statevector":
-        resolve_device(options.get("device", "cpu"))
-    elif engine == "aer":
-        from qmnist_qiskit.engines.aer.estimator import check_device
-
-        device = str(options.get("device", "CPU")).upper()
-        check_device(device, options.get("method") or "automatic")
+    options = _parsed(engine, options)
+    reason = engine_record(engine).unavailable(options)
+    if reason is not None:
+        raise QMNISTError(reason)
 
 
 def check_circuit(
     engine: str,
-    options: dict,
+    options: Any,
     circuit: QuantumCircuit,
     input_params: Sequence[Parameter],
     weight_params: Sequence[Parameter],
@@ -94,14 +84,12 @@ def check_circuit(
 ) -> list[SparsePauliOp]:
     """What :func:`make_qnn` checks of a circuit before building its engine, without building
     it: the circuit, its parameter lists and observables (the same errors for every engine),
-    and that one sample fits the engine's memory budget. Returns the observables as
-    ``SparsePauliOp``. The classifier calls it before its encoder trains."""
+    and that one sample fits the engine's memory budget (its record's memory model). Returns
+    the observables as ``SparsePauliOp``. The classifier calls it before its encoder trains.
+    ``options`` are the engine's parsed options (or a dict, parsed here)."""
+    options = _parsed(engine, options)
     observables = check_qnn_spec(circuit, list(input_params), list(weight_params), observables)
-    if _holds_full_state(engine, options):
-        require_memory(engine, circuit.num_qubits)
-    elif engine == "statevector" and torch_device(options.get("device", "cpu")).type == "cpu":
-        # The simulator checks again when built, against the same budget.
-        require_memory(engine, circuit.num_qubits, budget=options.get("max_memory_bytes"))
+    engine_record(engine).require_memory(options, circuit.num_qubits)
     return observables
 
 
@@ -113,7 +101,8 @@ def make_qnn(
     engine: str = "statevector",
     *,
     input_gradients: bool = False,
-    **options,
+    options: Any = None,
+    **keywords: Any,
 ) -> EngineQNN:
     """Build a qiskit-machine-learning ``NeuralNetwork`` for ``circuit`` on ``engine``.
 
@@ -131,9 +120,12 @@ def make_qnn(
         ``"pennylane"`` needs the PennyLane extra.
     input_gradients : bool
         Also compute gradients with respect to the inputs in ``backward``.
-    **options
-        Passed to the engine (for example ``device=``, ``shots=``, ``seed=``); checked first
-        by :func:`check_engine_options`.
+    options : parsed options object, optional
+        The engine's options already parsed by :func:`check_engine_options` (for example
+        an ``AerOptions``): taken as they are, not parsed again. Give either this or keywords.
+    **keywords
+        The engine's options (for example ``device=``, ``shots=``, ``seed=``); parsed first
+        by the engine's record (:func:`check_engine_options`).
 
     Returns
     -------
@@ -165,19 +157,18 @@ def make_qnn(
     >>> qnn.forward(np.zeros((2, 4)), np.zeros(8)).round(6).tolist()
     [[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]
     """
-    options = check_engine_options(engine, options)
+    if options is not None and keywords:
+        raise TypeError(
+            f"give either options= (parsed) or keyword options, not both; got {sorted(keywords)}"
+        )
+    options = _parsed(engine, keywords if options is None else options)
     require_engine(engine, options)
     input_params, weight_params = list(input_params), list(weight_params)
     observables = check_circuit(engine, options, circuit, input_params, weight_params, observables)
-    module_name, factory_name = _FACTORIES[engine]
-    factory = getattr(import_module(module_name), factory_name)
-    return factory(
-        circuit,
-        input_params,
-        weight_params,
-        observables,
+    return engine_record(engine).build(
+        (circuit, input_params, weight_params, observables),
         input_gradients=input_gradients,
-        **options,
+        options=options,
     )
 
 
@@ -186,6 +177,7 @@ __all__ = [
     "EngineQNN",
     "check_circuit",
     "check_engine_options",
+    "engine_record",
     "make_qnn",
     "qnn_torch_forward",
     "require_engine",

@@ -1,134 +1,49 @@
-"""The engine variants this project knows: one table for ``gradcheck``, the benchmark and the CLI.
+"""The engines this project knows, and their variants: one table for ``gradcheck``, the benchmark
+and the CLI.
 
-A variant is an engine with fixed options (``"aer GPU"`` is ``engine="aer"`` with
-``device="GPU"``) and a way to tell, without building anything, whether it can run here.
-Sampled variants also take the caller's ``shots`` and ``seed``.
+Each engine's record (:class:`~qmnist_qiskit.engines.record.EngineRecord`) lists its variants:
+an engine with fixed options (``"aer GPU"`` is ``engine="aer"`` with ``device="GPU"``) that
+can tell, without building anything and in the words the engine itself raises with, whether it
+can run here. Sampled variants also take the caller's ``shots`` and ``seed``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from qmnist_qiskit.engines.aer.record import RECORD as AER
+from qmnist_qiskit.engines.pennylane_record import RECORD as PENNYLANE
+from qmnist_qiskit.engines.record import EngineRecord, EngineVariant
+from qmnist_qiskit.engines.statevector.record import RECORD as STATEVECTOR
 
-import torch
-from qiskit.circuit import Parameter, QuantumCircuit
-from qiskit.quantum_info import SparsePauliOp
-from qiskit_machine_learning.neural_networks import NeuralNetwork
+RECORDS: dict[str, EngineRecord] = {record.name: record for record in (STATEVECTOR, AER, PENNYLANE)}
+"""Every engine's record, by name, the default engine first. Adding an engine is one module
+and one record listed here."""
 
-from qmnist_qiskit.engines.aer.estimator import GPU_INSTALL_HINT, available_devices
-from qmnist_qiskit.extras import missing_extra
-
-
-def _needs_cuda() -> str | None:
-    return None if torch.cuda.is_available() else "no GPU: torch sees no CUDA device"
+ENGINES: tuple[str, ...] = tuple(RECORDS)
 
 
-def _needs_aer_gpu() -> str | None:
-    devices = available_devices()
-    if "GPU" in devices:
-        return None
-    return f"no GPU: this Aer offers {devices} ({GPU_INSTALL_HINT})"
+def engine_record(engine: str) -> EngineRecord:
+    """The record of ``engine``.
 
+    Raises
+    ------
+    ValueError
+        For an unknown engine, naming the engines.
 
-def _needs_pennylane() -> str | None:
-    return missing_extra("pennylane")
-
-
-def _runs_anywhere() -> str | None:
-    return None
-
-
-@dataclass(frozen=True)
-class EngineVariant:
-    """One row of :data:`VARIANTS`.
-
-    Attributes
-    ----------
-    name : str
-        How ``gradcheck``, ``qmnist benchmark`` and reports name it.
-    engine : str
-        The ``engine`` given to :func:`~qmnist_qiskit.engines.make_qnn`.
-    options : Mapping
-        Its fixed engine options.
-    sampled : bool
-        Whether it estimates from shots: :meth:`engine_options` adds ``shots`` and ``seed``.
-    requirement : callable
-        Returns why the variant cannot run here (no GPU, a missing extra), or ``None``.
+    Examples
+    --------
+    >>> engine_record("aer").option_names()[:3]
+    ('method', 'device', 'shots')
     """
-
-    name: str
-    engine: str
-    options: Mapping[str, Any] = field(default_factory=dict)
-    sampled: bool = False
-    requirement: Callable[[], str | None] = _runs_anywhere
-
-    def unavailable(self) -> str | None:
-        """Why this variant cannot run on this machine, or ``None`` when it can."""
-        return self.requirement()
-
-    def engine_options(self, *, shots: int = 4096, seed: int | None = None) -> dict[str, Any]:
-        """The options to pass to ``make_qnn``: the fixed ones, and for a sampled variant
-        ``shots`` and ``seed``."""
-        options = dict(self.options)
-        if self.sampled:
-            options.update(shots=shots, seed=seed)
-        return options
-
-    def make_qnn(
-        self,
-        circuit: QuantumCircuit,
-        input_params: list[Parameter],
-        weight_params: list[Parameter],
-        observables: list[SparsePauliOp],
-        *,
-        shots: int = 4096,
-        seed: int | None = None,
-    ) -> NeuralNetwork:
-        """The network of this variant for a circuit (:func:`~qmnist_qiskit.engines.make_qnn`)."""
-        from qmnist_qiskit.engines import make_qnn
-
-        return make_qnn(
-            circuit,
-            input_params,
-            weight_params,
-            observables,
-            engine=self.engine,
-            **self.engine_options(shots=shots, seed=seed),
-        )
+    if engine not in RECORDS:
+        raise ValueError(f"unknown engine {engine!r}; choose one of {tuple(RECORDS)}")
+    return RECORDS[engine]
 
 
-VARIANTS: tuple[EngineVariant, ...] = (
-    EngineVariant("statevector", "statevector", {"dtype": "complex128"}),
-    EngineVariant(
-        "statevector cuda",
-        "statevector",
-        {"dtype": "complex128", "device": "cuda"},
-        requirement=_needs_cuda,
-    ),
-    EngineVariant("aer", "aer"),
-    EngineVariant("aer shots", "aer", sampled=True),
-    EngineVariant("aer GPU", "aer", {"device": "GPU"}, requirement=_needs_aer_gpu),
-    EngineVariant(
-        "pennylane default.qubit",
-        "pennylane",
-        {"device": "default.qubit"},
-        requirement=_needs_pennylane,
-    ),
-    EngineVariant(
-        "pennylane lightning.qubit",
-        "pennylane",
-        {"device": "lightning.qubit"},
-        requirement=_needs_pennylane,
-    ),
-    EngineVariant(
-        "pennylane qiskit.aer",
-        "pennylane",
-        {"device": "qiskit.aer"},
-        requirement=_needs_pennylane,
-    ),
+VARIANTS: tuple[EngineVariant, ...] = tuple(
+    variant for record in RECORDS.values() for variant in record.variants
 )
-"""Every variant, the reference (the statevector engine in complex128) first."""
+"""Every engine's comparison variants, the reference (the statevector engine in complex128)
+first."""
 
 VARIANT_NAMES: tuple[str, ...] = tuple(variant.name for variant in VARIANTS)
 

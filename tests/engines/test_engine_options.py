@@ -11,8 +11,8 @@ from qiskit_aer.noise import NoiseModel
 
 from qmnist_qiskit import make_qnn
 from qmnist_qiskit.circuits import seed_circuit
-from qmnist_qiskit.engines import ENGINES, check_engine_options
-from qmnist_qiskit.engines.options import option_names
+from qmnist_qiskit.engines import ENGINES, check_engine_options, engine_record
+from qmnist_qiskit.engines.options import PennyLaneOptions, option_names
 
 STATEVECTOR_OPTIONS = "dtype, device, max_memory_bytes"
 AER_OPTIONS = (
@@ -45,10 +45,12 @@ def test_every_engine_has_a_table_of_the_options_its_factory_takes():
         ("pennylane", {"device": "lightning.qubit", "diff_method": "parameter-shift"}),
     ],
 )
-def test_valid_options_come_back_as_a_copy(engine, options):
+def test_valid_options_come_back_parsed(engine, options):
     checked = check_engine_options(engine, options)
-    assert checked == dict(options or {})
-    assert checked is not options
+    assert isinstance(checked, engine_record(engine).options_type)
+    for name, value in (options or {}).items():
+        if name in ("shots", "seed", "max_memory_bytes", "method", "gradient", "diff_method"):
+            assert getattr(checked, name) == value
 
 
 @pytest.mark.parametrize(
@@ -130,9 +132,9 @@ def test_make_qnn_checks_options_first_and_warns_nothing_before(engine, options,
 
 @pytest.mark.usefixtures("without_pennylane")
 def test_pennylane_options_are_checked_without_the_extra():
-    assert check_engine_options("pennylane", {"device": "lightning.qubit"}) == {
-        "device": "lightning.qubit"
-    }
+    assert check_engine_options("pennylane", {"device": "lightning.qubit"}) == PennyLaneOptions(
+        "lightning.qubit", "adjoint", None, None
+    )
     with pytest.raises(ValueError, match="unknown option 'dtype'"):
         check_engine_options("pennylane", {"dtype": "complex64"})
 

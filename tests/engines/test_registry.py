@@ -9,10 +9,11 @@ import torch
 from qmnist_qiskit import gradcheck as gradcheck_module
 from qmnist_qiskit import speed
 from qmnist_qiskit.circuits import seed_circuit
-from qmnist_qiskit.engines import check_engine_options
+from qmnist_qiskit.engines import check_engine_options, engine_record, require_engine
 from qmnist_qiskit.engines.aer.estimator import available_devices
 from qmnist_qiskit.engines.registry import VARIANT_NAMES, VARIANTS, EngineVariant, variants
 from qmnist_qiskit.engines.statevector import make_statevector_qnn
+from qmnist_qiskit.exceptions import QMNISTError
 from qmnist_qiskit.extras import missing_extra
 from qmnist_qiskit.gradcheck import EngineCheck, Measurement, measure
 
@@ -33,7 +34,8 @@ def test_every_variant_is_listed_with_its_engine_and_options():
     for variant in VARIANTS:
         assert (variant.engine, dict(variant.options), variant.sampled) == EXPECTED[variant.name]
         options = variant.engine_options(shots=10, seed=1)
-        assert check_engine_options(variant.engine, options) == options
+        parsed = check_engine_options(variant.engine, options)
+        assert isinstance(parsed, engine_record(variant.engine).options_type)
 
 
 def test_availability_follows_this_machine():
@@ -43,13 +45,22 @@ def test_availability_follows_this_machine():
     pennylane = missing_extra("pennylane")
     assert (reasons["statevector cuda"] is None) == has_cuda
     assert (reasons["aer GPU"] is None) == has_aer_gpu
+    # One wording: the variant's reason is the error require_engine raises.
+    for name, engine, options in (
+        ("statevector cuda", "statevector", {"device": "cuda"}),
+        ("aer GPU", "aer", {"device": "GPU"}),
+    ):
+        if reasons[name] is not None:
+            with pytest.raises(QMNISTError) as error:
+                require_engine(engine, options)
+            assert str(error.value) == reasons[name]
     if not has_cuda:
-        assert reasons["statevector cuda"] == "no GPU: torch sees no CUDA device"
+        assert "torch sees no CUDA GPU" in reasons["statevector cuda"]
     if not has_aer_gpu:
-        assert reasons["aer GPU"].startswith(f"no GPU: this Aer offers {available_devices()}")
+        assert f"this Aer offers only {available_devices()}" in reasons["aer GPU"]
         assert "pip install qiskit-aer-gpu" in reasons["aer GPU"]
     for name in ("pennylane default.qubit", "pennylane lightning.qubit", "pennylane qiskit.aer"):
-        assert reasons[name] == pennylane
+        assert reasons[name] == (None if pennylane is None else f"engine 'pennylane' {pennylane}")
     for name in ("statevector", "aer", "aer shots"):
         assert reasons[name] is None
 
@@ -57,7 +68,10 @@ def test_availability_follows_this_machine():
 @pytest.mark.usefixtures("without_pennylane")
 def test_without_the_extra_pennylane_variants_say_what_to_install():
     reason = variants(["pennylane lightning.qubit"])[0].unavailable()
-    assert reason.startswith("needs the PennyLane extra (missing pennylane")
+    assert reason.startswith("engine 'pennylane' needs the PennyLane extra (missing pennylane")
+    with pytest.raises(QMNISTError) as error:
+        require_engine("pennylane", {"device": "lightning.qubit"})
+    assert str(error.value) == reason
     assert reason.endswith("pip install 'qmnist_qiskit[pennylane]'")
 
 
@@ -90,17 +104,12 @@ def _data(n_qubits=2, batch=2):
     )
 
 
+@pytest.mark.usefixtures("without_pennylane")
 def test_an_unavailable_variant_is_skipped_with_its_reason_and_never_built():
-    never = EngineVariant(
-        "statevector nowhere",
-        "statevector",
-        {"device": "tpu"},  # would be refused if it were ever built
-        requirement=lambda: "needs a machine this test does not have",
-    )
+    never = EngineVariant("pennylane nowhere", "pennylane", {"device": "default.qubit"})
     outcome = measure(never, seed_circuit(2), _data(), shots=10, seed=0)
-    assert outcome == EngineCheck(
-        "statevector nowhere", "skipped", reason="needs a machine this test does not have"
-    )
+    assert outcome == EngineCheck("pennylane nowhere", "skipped", reason=never.unavailable())
+    assert outcome.reason.startswith("engine 'pennylane' needs the PennyLane extra")
 
 
 def test_a_variant_that_raises_is_a_failed_row():

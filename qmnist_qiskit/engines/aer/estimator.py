@@ -57,8 +57,8 @@ def available_devices() -> tuple[str, ...]:
     return tuple(AerSimulator().available_devices())
 
 
-def check_device(device: str, method: str) -> None:
-    """Raise :class:`QMNISTError` unless Aer can run ``method`` on ``device`` here.
+def device_unavailable(device: str, method: str) -> str | None:
+    """Why Aer cannot run ``method`` on ``device`` here, or ``None`` when it can.
 
     Parameters
     ----------
@@ -67,11 +67,30 @@ def check_device(device: str, method: str) -> None:
     method : str
         The requested simulation method.
 
-    Raises
-    ------
-    QMNISTError
-        When a GPU is requested but this Aer build or machine has none, or the method has no
-        GPU implementation.
+    Examples
+    --------
+    >>> device_unavailable("CPU", "statevector") is None
+    True
+    """
+    if device != "GPU":
+        return None
+    devices = available_devices()
+    if "GPU" not in devices:
+        return (
+            f"device='GPU' needs Aer's GPU build and an NVIDIA GPU, but this Aer offers only "
+            f"{devices}: {GPU_INSTALL_HINT}"
+        )
+    if method == "matrix_product_state":
+        return (
+            "Aer runs method='matrix_product_state' on the CPU only; use device='CPU' or "
+            "method='statevector'"
+        )
+    return None
+
+
+def check_device(device: str, method: str) -> None:
+    """Raise :class:`QMNISTError` unless Aer can run ``method`` on ``device`` here
+    (:func:`device_unavailable` says why).
 
     Examples
     --------
@@ -85,19 +104,9 @@ def check_device(device: str, method: str) -> None:
     ...     print(True)
     True
     """
-    if device != "GPU":
-        return
-    devices = available_devices()
-    if "GPU" not in devices:
-        raise QMNISTError(
-            f"device='GPU' needs Aer's GPU build and an NVIDIA GPU, but this Aer offers only "
-            f"{devices}: {GPU_INSTALL_HINT}"
-        )
-    if method == "matrix_product_state":
-        raise QMNISTError(
-            "Aer runs method='matrix_product_state' on the CPU only; use device='CPU' or "
-            "method='statevector'"
-        )
+    reason = device_unavailable(device, method)
+    if reason is not None:
+        raise QMNISTError(reason)
 
 
 def build_simulator(options: AerOptions) -> AerSimulator:

@@ -21,6 +21,7 @@ from qmnist_qiskit.engines.aer.estimator import build_estimator, build_simulator
 from qmnist_qiskit.engines.aer.options import AerOptions, resolve_options
 from qmnist_qiskit.engines.aer.transpile import transpile_for_backend
 from qmnist_qiskit.engines.base import EngineQNN, Jacobians
+from qmnist_qiskit.engines.record import options_from
 from qmnist_qiskit.exceptions import QMNISTError
 from qmnist_qiskit.gradients import BatchedParamShiftGradient, BatchedSPSAGradient
 
@@ -230,7 +231,8 @@ def make_aer_qnn(
     observables: Sequence[SparsePauliOp],
     *,
     input_gradients: bool = False,
-    **options: Any,
+    options: AerOptions | None = None,
+    **keywords: Any,
 ) -> AerQNN:
     """An :class:`AerQNN` for ``circuit`` on Aer: the ``"aer"`` engine of ``make_qnn``.
 
@@ -281,6 +283,9 @@ def make_aer_qnn(
     backend_options : dict, optional
         Extra ``AerSimulator`` options; they override this engine's measured defaults
         (:data:`~qmnist_qiskit.engines.aer.estimator.TUNED_BACKEND_OPTIONS`).
+    options : AerOptions, optional
+        The options above, already parsed (what ``make_qnn`` passes); give either this or
+        them.
 
     Returns
     -------
@@ -308,7 +313,7 @@ def make_aer_qnn(
     >>> bool(np.all(np.abs(values - qnn.forward(np.full((1, 3), 0.5), np.zeros(6))) < 5 * stds))
     True
     """
-    resolved = resolve_options(**options)
+    resolved = options_from(AerOptions, resolve_options, options, keywords)
     input_params, weight_params = list(input_params), list(weight_params)
     observables = list(observables)
     check_device(resolved.device, resolved.method)

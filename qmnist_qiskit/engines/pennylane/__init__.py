@@ -13,10 +13,10 @@ from __future__ import annotations
 from qmnist_qiskit.extras import missing_extra
 
 try:
-    from qmnist_qiskit.engines.options import PENNYLANE_DEVICES as DEVICES
     from qmnist_qiskit.engines.pennylane.convert import to_pennylane
     from qmnist_qiskit.engines.pennylane.original import original_loss, original_qnode
     from qmnist_qiskit.engines.pennylane.qnn import PennyLaneQNN, make_pennylane_qnn
+    from qmnist_qiskit.engines.pennylane_record import PENNYLANE_DEVICES as DEVICES
 except ImportError as exc:
     missing = missing_extra("pennylane")
     if missing is None:

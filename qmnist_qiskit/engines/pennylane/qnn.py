@@ -24,8 +24,9 @@ import torch
 from pennylane import numpy as pnp
 
 from qmnist_qiskit.engines.base import CircuitQNN
-from qmnist_qiskit.engines.options import check_pennylane_options
 from qmnist_qiskit.engines.pennylane.convert import to_pennylane
+from qmnist_qiskit.engines.pennylane_record import PennyLaneOptions, check_pennylane_options
+from qmnist_qiskit.engines.record import options_from
 from qmnist_qiskit.exceptions import QMNISTError
 
 
@@ -67,6 +68,9 @@ class PennyLaneQNN(CircuitQNN):
         Aer's ``seed_simulator``: shot results repeat from run to run. Every execution
         (one per sample) restarts from it, so the shot noise of different samples is
         correlated; leave it None for independent noise.
+    options : PennyLaneOptions, optional
+        The options above, already parsed (what ``make_qnn`` passes); give either this or
+        them.
 
     Attributes
     ----------
@@ -90,9 +94,9 @@ class PennyLaneQNN(CircuitQNN):
     (2, 3, 6)
     """
 
-    def _setup(self, **options: Any) -> None:
-        self.device_name, self.diff_method, self.shots, self.seed = check_pennylane_options(
-            **options
+    def _setup(self, *, options: PennyLaneOptions | None = None, **keywords: Any) -> None:
+        self.device_name, self.diff_method, self.shots, self.seed = options_from(
+            PennyLaneOptions, check_pennylane_options, options, keywords
         )
         qfunc = to_pennylane(
             self._circuit, self._input_params, self._weight_params, self._observables

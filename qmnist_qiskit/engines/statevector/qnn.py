@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from qmnist_qiskit.engines.base import CircuitQNN
+from qmnist_qiskit.engines.record import options_from
+from qmnist_qiskit.engines.statevector.record import StatevectorOptions, parse_statevector_options
 from qmnist_qiskit.engines.statevector.simulator import StatevectorSimulator
 
 
@@ -34,6 +38,9 @@ class StatevectorQNN(CircuitQNN):
         when CUDA is asked for but absent.
     max_memory_bytes : int, optional
         Memory bound for one call; batches are split into chunks to respect it.
+    options : StatevectorOptions, optional
+        The three options above, already parsed (what ``make_qnn`` passes); give either this
+        or them.
 
     Examples
     --------
@@ -54,21 +61,16 @@ class StatevectorQNN(CircuitQNN):
 
     native_torch = True
 
-    def _setup(
-        self,
-        *,
-        dtype: str | torch.dtype = "complex128",
-        device: str | torch.device = "cpu",
-        max_memory_bytes: int | None = None,
-    ) -> None:
+    def _setup(self, *, options: StatevectorOptions | None = None, **keywords: Any) -> None:
+        options = options_from(StatevectorOptions, parse_statevector_options, options, keywords)
         self._simulator = StatevectorSimulator(
             self._circuit,
             self._observables,
             input_params=self._input_params,
             weight_params=self._weight_params,
-            dtype=dtype,
-            device=device,
-            max_memory_bytes=max_memory_bytes,
+            dtype=options.dtype,
+            device=options.device,
+            max_memory_bytes=options.max_memory_bytes,
         )
 
     @property
