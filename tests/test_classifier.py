@@ -244,8 +244,10 @@ def test_ctrl_c_leaves_a_usable_model(features):
         with pytest.warns(UserWarning, match="interrupted"):
             clf.fit(X, y)
     finally:
-        thread.join()
+        # The thread gives up waiting after 120 s; a bounded join all the same.
+        thread.join(timeout=180)
         signal.signal(signal.SIGINT, previous)
+    assert not thread.is_alive()
     assert clf.interrupted_ and 1 <= clf.n_iter_ < 10_000
     assert clf.predict(X[:5]).shape == (5,)
 

@@ -30,11 +30,9 @@ def test_help_documents_every_option():
                 assert action.help, f"{name} --{action.dest} has no help"
 
 
-def test_python_dash_m_runs_the_same_cli():
-    result = subprocess.run(
-        [sys.executable, "-m", "qmnist_qiskit", "--help"], capture_output=True, text=True
-    )
-    assert result.returncode == 0 and "gradcheck" in result.stdout
+def test_python_dash_m_runs_the_same_cli(children):
+    status, out, _ = children.run([sys.executable, "-m", "qmnist_qiskit", "--help"], text=True)
+    assert status == 0 and "gradcheck" in out
 
 
 def test_train_evaluate_report(tmp_path, capsys):
@@ -596,32 +594,47 @@ def test_ctrl_c_stops_a_whole_search(tmp_path, capsys, monkeypatch, python_sigin
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def _run_until(arguments, cwd, ready: str) -> subprocess.CompletedProcess:
+def _run_until(children, arguments, cwd, ready: str, timeout: float = 120):
     """Run ``python -m qmnist_qiskit ARGUMENTS``, send it SIGINT once ``ready`` shows on its
-    stderr (a progress bar), and return what it wrote."""
-    process = subprocess.Popen(
+    stderr (a progress bar), and return what it wrote. Every wait is bounded by ``timeout``
+    seconds: a child that never gets ready, or does not end after the SIGINT, is killed and
+    the test fails."""
+    process = children.start(
         [sys.executable, "-m", "qmnist_qiskit", *arguments],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    seen = bytearray()
+    seen = {"out": bytearray(), "err": bytearray()}
 
-    def read_stderr():
-        while chunk := process.stderr.read1(4096):
-            seen.extend(chunk)
+    def read(stream, into: bytearray) -> None:
+        while chunk := stream.read1(4096):
+            into.extend(chunk)
 
-    reader = threading.Thread(target=read_stderr)
-    reader.start()
-    deadline = time.monotonic() + 300
-    while ready.encode() not in seen and process.poll() is None and time.monotonic() < deadline:
+    readers = [
+        threading.Thread(target=read, args=(process.stdout, seen["out"]), daemon=True),
+        threading.Thread(target=read, args=(process.stderr, seen["err"]), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    deadline = time.monotonic() + timeout
+    while ready.encode() not in seen["err"] and process.poll() is None:
+        if time.monotonic() > deadline:
+            children.kill(process)
+            pytest.fail(f"{ready!r} not on stderr after {timeout} s: {bytes(seen['err'][-1500:])}")
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
-    stdout = process.stdout.read()
-    process.wait(timeout=300)
-    reader.join()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        children.kill(process)
+        pytest.fail(f"still running {timeout} s after SIGINT: {bytes(seen['err'][-1500:])}")
+    for reader in readers:
+        # The pipes close when the child exits (its process group is ours to kill).
+        reader.join(timeout=30)
+        assert not reader.is_alive(), "a pipe stayed open after the child exited"
     return subprocess.CompletedProcess(
-        arguments, process.returncode, stdout.decode(), bytes(seen).decode()
+        arguments, process.returncode, seen["out"].decode(), seen["err"].decode()
     )
 
 
@@ -630,13 +643,16 @@ def _last_line(stderr: str) -> str:
     return re.split(r"[\r\n]+", stderr.strip())[-1]
 
 
-def test_ctrl_c_in_a_real_process_during_training(tmp_path):
+# With SIGINT ignored here, as when pytest runs in the background: the child must still take
+# Ctrl-C (it used to inherit "ignore", and the test waited on it for as long as it trained).
+@pytest.mark.usefixtures("sigint_ignored")
+def test_ctrl_c_in_a_real_process_during_training(tmp_path, children):
     output = tmp_path / "run"
     arguments = ["train", "--output", str(output), "--n-train", "400", "--n-test", "100"]
     arguments += ["--encoder", "pca", "--n-qubits", "4", "--reps", "1", "--batch-size", "8"]
     arguments += ["--epochs", "10000", "--max-samples", "none"]
     # The bar's postfix shows from the first mini-batch on: training has begun.
-    result = _run_until(arguments, tmp_path, "epoch=")
+    result = _run_until(children, arguments, tmp_path, "epoch=")
     assert result.returncode == 130, result.stderr
     assert "Traceback" not in result.stderr and result.stderr.count("qmnist:") == 1
     assert _last_line(result.stderr) == "qmnist: interrupted"
@@ -651,11 +667,12 @@ def test_ctrl_c_in_a_real_process_during_training(tmp_path):
     assert not _leftovers(tmp_path)
 
 
-def test_ctrl_c_in_a_real_process_while_the_autoencoder_trains(tmp_path):
+@pytest.mark.usefixtures("sigint_ignored")
+def test_ctrl_c_in_a_real_process_while_the_autoencoder_trains(tmp_path, children):
     output = tmp_path / "run"
     arguments = ["train", "--output", str(output), "--encoder", "autoencoder"]
     arguments += ["--n-qubits", "4", "--reps", "1", "--epochs", "1"]
-    result = _run_until(arguments, tmp_path, "autoencoder:")
+    result = _run_until(children, arguments, tmp_path, "autoencoder:")
     assert result.returncode == 130, result.stderr
     assert "Traceback" not in result.stderr and result.stderr.count("qmnist:") == 1
     assert _last_line(result.stderr) == "qmnist: interrupted"

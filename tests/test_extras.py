@@ -6,7 +6,6 @@ or not; CI's core-only venv runs them with PennyLane really absent.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import pytest
@@ -68,11 +67,9 @@ def test_the_command_line_says_which_extra_to_install(tmp_path, capsys):
     assert not any(tmp_path.iterdir())
 
 
-def test_the_core_imports_without_pennylane():
+def test_the_core_imports_without_pennylane(children):
     code = _CORE_IMPORTS.format(modules=list(EXTRAS["pennylane"][1]))
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().startswith("qmnist_qiskit.engines.pennylane needs the PennyLane")
-    assert result.stdout.strip().endswith(INSTALL)
+    status, out, err = children.run([sys.executable, "-c", code], text=True, timeout=300)
+    assert status == 0, err
+    assert out.strip().startswith("qmnist_qiskit.engines.pennylane needs the PennyLane")
+    assert out.strip().endswith(INSTALL)

@@ -72,12 +72,12 @@ def _loopback_env(**extra: str) -> dict[str, str]:
     }
 
 
-def test_two_ranks_end_with_the_weights_of_one_process(tmp_path):
+def test_two_ranks_end_with_the_weights_of_one_process(tmp_path, children):
     script = tmp_path / "worker.py"
     script.write_text(WORKER.format(n_samples=N_SAMPLES, n_features=N_FEATURES))
     port = str(_free_port())
     workers = [
-        subprocess.Popen(
+        children.start(
             [sys.executable, str(script), str(tmp_path), json.dumps(SETTINGS)],
             env=_loopback_env(RANK=str(rank), WORLD_SIZE="2", MASTER_PORT=port),
             stdout=subprocess.PIPE,
@@ -86,7 +86,8 @@ def test_two_ranks_end_with_the_weights_of_one_process(tmp_path):
         )
         for rank in range(2)
     ]
-    outputs = [worker.communicate(timeout=300) for worker in workers]
+    # Bounded: a rank stuck waiting for the other is killed (both are, when the test ends).
+    outputs = [children.finish(worker, timeout=300)[1:] for worker in workers]
     for worker, (_, err) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, err
 
@@ -105,7 +106,7 @@ def test_two_ranks_end_with_the_weights_of_one_process(tmp_path):
     assert "training" not in outputs[1][1]
 
 
-def test_torchrun_train_matches_one_process(tmp_path, capsys):
+def test_torchrun_train_matches_one_process(tmp_path, capsys, children):
     options = [
         "train",
         "--n-train",
@@ -124,7 +125,8 @@ def test_torchrun_train_matches_one_process(tmp_path, capsys):
         "32",
         "--quiet",
     ]
-    result = subprocess.run(
+    # torchrun's workers are in its process group, which a timeout kills with it.
+    status, out, err = children.run(
         [
             sys.executable,
             "-m",
@@ -141,13 +143,12 @@ def test_torchrun_train_matches_one_process(tmp_path, capsys):
             str(tmp_path / "torchrun"),
         ],
         env=_loopback_env(),
-        capture_output=True,
         text=True,
         timeout=300,
     )
-    assert result.returncode == 0, result.stderr
+    assert status == 0, err
     # Only rank 0 prints and writes.
-    assert result.stdout.count("test accuracy") == 1
+    assert out.count("test accuracy") == 1
 
     assert main([*options, "--output", str(tmp_path / "single")]) == 0
     capsys.readouterr()

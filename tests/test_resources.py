@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import textwrap
 
@@ -55,7 +54,7 @@ def test_an_explicit_budget_is_the_limit():
         )
 
 
-def test_a_memory_capped_process_is_refused_without_allocating():
+def test_a_memory_capped_process_is_refused_without_allocating(children):
     # Under a 3 GiB address-space cap the budget follows the cap, so a 24-qubit circuit
     # (about 3.2 GB for one sample) is refused with the package's error, not a MemoryError
     # or a killed process.
@@ -78,11 +77,9 @@ def test_a_memory_capped_process_is_refused_without_allocating():
             print("refused:", error)
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "refused: a 24-qubit circuit needs at least" in result.stdout
+    status, out, err = children.run([sys.executable, "-c", script], text=True, timeout=120)
+    assert status == 0, err[-2000:]
+    assert "refused: a 24-qubit circuit needs at least" in out
 
 
 def test_the_default_budget_is_positive_and_below_the_machine():

@@ -551,7 +551,8 @@ def test_threads_sharing_a_simulator_get_their_own_buffers():
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(timeout=300)
+        assert not thread.is_alive()
     for position, values in results.items():
         for value in values:
             torch.testing.assert_close(value, expected[position], atol=1e-12, rtol=0)
