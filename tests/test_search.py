@@ -1,4 +1,4 @@
-"""Grid search here, on a local Dask cluster of two worker processes, and on Ray if installed."""
+"""Grid search here and on a local Dask cluster of two worker processes."""
 
 from __future__ import annotations
 
@@ -190,17 +190,3 @@ def test_search_command_errors_are_one_line(tmp_path, capsys, arguments, message
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
-
-
-def test_ray_backend_equals_the_local_run(angles):
-    ray = pytest.importorskip("ray")
-    from ray.util.joblib import register_ray
-
-    register_ray()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        with joblib.parallel_config(backend="ray"):
-            on_ray = cross_val_score(_estimator(), *angles, cv=2, n_jobs=-1)
-    finally:
-        ray.shutdown()
-    np.testing.assert_allclose(on_ray, cross_val_score(_estimator(), *angles, cv=2), atol=1e-12)
