@@ -34,7 +34,7 @@ from qmnist_qiskit.gradients.grouping import distinct_observables, group_by_circ
 
 
 @dataclass
-class _Batch:
+class Batch:
     """Requests of one ``run`` that share a circuit and the parameters to differentiate."""
 
     circuit: QuantumCircuit
@@ -46,7 +46,7 @@ class _Batch:
 
 
 @dataclass
-class _Evaluation:
+class Evaluation:
     """Expectation values of a broadcast PUB, ``(n_observables, n_rows, 1 + n_shifts)``."""
 
     evs: np.ndarray
@@ -58,14 +58,14 @@ def _batches(
     observables: Sequence[BaseOperator],
     parameter_values: Sequence[Sequence[float]] | np.ndarray,
     parameters: Sequence[Sequence[Parameter]],
-) -> list[tuple[list[int], _Batch]]:
+) -> list[tuple[list[int], Batch]]:
     differentiated = [tuple(parameters_) for parameters_ in parameters]
     batches = []
     for indices in group_by_circuit(circuits, differentiated):
         rows = np.asarray([parameter_values[i] for i in indices], dtype=float)
         unique_rows, row_of_request = np.unique(rows, axis=0, return_inverse=True)
         distinct, observable_of_request = distinct_observables([observables[i] for i in indices])
-        batch = _Batch(
+        batch = Batch(
             circuit=circuits[indices[0]],
             parameters=list(parameters[indices[0]]),
             rows=unique_rows,
@@ -106,7 +106,7 @@ class BatchedEstimatorGradient(BaseEstimatorGradient):
         parameters: Sequence[Parameter],
         values: np.ndarray,
         observables: Sequence[BaseOperator],
-    ) -> _Evaluation:
+    ) -> Evaluation:
         """Run ``circuit`` at ``values`` (``(rows, points, len(parameters))``) as one PUB."""
         if isinstance(circuit.global_phase, ParameterExpression):
             # the global phase changes no expectation value, and Aer's runtime parameter
@@ -119,10 +119,10 @@ class BatchedEstimatorGradient(BaseEstimatorGradient):
         result = self._estimator.run([(circuit, broadcast_observables, bindings)]).result()[0]
         evs = np.asarray(result.data.evs, dtype=float)
         stds = np.broadcast_to(np.asarray(result.data.stds, dtype=float), evs.shape)
-        return _Evaluation(evs=evs, stds=np.array(stds))
+        return Evaluation(evs=evs, stds=np.array(stds))
 
     @abstractmethod
-    def _gradients(self, batch: _Batch) -> tuple[np.ndarray, np.ndarray, _Evaluation]:
+    def _gradients(self, batch: Batch) -> tuple[np.ndarray, np.ndarray, Evaluation]:
         """Gradients and their standard errors, ``(n_observables, n_rows, n_parameters)``."""
 
     def _run(

@@ -92,7 +92,10 @@ def observable_key(observable: BaseOperator) -> tuple:
             f"observables must be SparsePauliOp or Pauli, got {type(observable).__name__}"
         )
     operator = SparsePauliOp(observable)
-    return tuple(sorted((label, complex(coeff)) for label, coeff in operator.to_list()))
+    terms = [(label, complex(coeff)) for label, coeff in operator.to_list()]
+    # A label may repeat (``SparsePauliOp(["I", "I"], [1, -1])``): complex numbers do not
+    # order, so ties are broken by their parts.
+    return tuple(sorted(terms, key=lambda term: (term[0], term[1].real, term[1].imag)))
 
 
 def distinct_observables(

@@ -15,7 +15,7 @@ from qiskit_machine_learning.gradients.utils import (
     _make_gradient_parameters,
 )
 
-from qmnist_qiskit.gradients.batched import BatchedEstimatorGradient, _Batch, _Evaluation
+from qmnist_qiskit.gradients.batched import Batch, BatchedEstimatorGradient, Evaluation
 from qmnist_qiskit.gradients.grouping import circuit_key
 
 
@@ -62,7 +62,7 @@ class BatchedParamShiftGradient(BatchedEstimatorGradient):
             self._gradient_circuit_cache[key] = _assign_unique_parameters(translated)
         return self._gradient_circuit_cache[key]
 
-    def _gradients(self, batch: _Batch) -> tuple[np.ndarray, np.ndarray, _Evaluation]:
+    def _gradients(self, batch: Batch) -> tuple[np.ndarray, np.ndarray, Evaluation]:
         circuit = batch.circuit
         gradient_circuit = self._gradient_circuit(circuit)
         g_parameters = list(gradient_circuit.gradient_circuit.parameters)
@@ -95,7 +95,7 @@ class BatchedParamShiftGradient(BatchedEstimatorGradient):
     def _chain_rule(
         circuit: QuantumCircuit,
         gradient_circuit: GradientCircuit,
-        batch: _Batch,
+        batch: Batch,
         shifted_g: Sequence[Parameter],
     ) -> np.ndarray:
         """``∂g_k/∂p_j`` at every row: ``(n_rows, n_parameters, n_shifted)``."""

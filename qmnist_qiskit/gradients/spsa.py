@@ -6,7 +6,7 @@ import numpy as np
 from qiskit.primitives import BaseEstimatorV2
 from qiskit.providers import Options
 
-from qmnist_qiskit.gradients.batched import BatchedEstimatorGradient, _Batch, _Evaluation
+from qmnist_qiskit.gradients.batched import Batch, BatchedEstimatorGradient, Evaluation
 
 
 class BatchedSPSAGradient(BatchedEstimatorGradient):
@@ -64,7 +64,7 @@ class BatchedSPSAGradient(BatchedEstimatorGradient):
         self._batch_size = batch_size
         self._rng = np.random.default_rng(seed)
 
-    def _gradients(self, batch: _Batch) -> tuple[np.ndarray, np.ndarray, _Evaluation]:
+    def _gradients(self, batch: Batch) -> tuple[np.ndarray, np.ndarray, Evaluation]:
         circuit = batch.circuit
         all_parameters = list(circuit.parameters)
         columns = [all_parameters.index(p) for p in batch.parameters]

@@ -19,7 +19,7 @@ from qiskit_machine_learning.gradients.utils import DerivativeType
 from qmnist_qiskit.engines.base import torch_jacobians
 from qmnist_qiskit.engines.checks import check_observables
 from qmnist_qiskit.engines.statevector.estimator import StatevectorEstimator
-from qmnist_qiskit.gradients.batched import BatchedEstimatorGradient, _Batch, _Evaluation
+from qmnist_qiskit.gradients.batched import Batch, BatchedEstimatorGradient, Evaluation
 
 
 class StatevectorEstimatorGradient(BatchedEstimatorGradient):
@@ -66,7 +66,7 @@ class StatevectorEstimatorGradient(BatchedEstimatorGradient):
             raise ValueError(f"only DerivativeType.REAL is supported, got {derivative_type}")
         super().__init__(estimator, options=options)
 
-    def _gradients(self, batch: _Batch) -> tuple[np.ndarray, np.ndarray, _Evaluation]:
+    def _gradients(self, batch: Batch) -> tuple[np.ndarray, np.ndarray, Evaluation]:
         circuit = batch.circuit
         observables = check_observables(batch.observables, circuit.num_qubits)
         simulator = self._estimator.simulator(circuit, observables, [True] * circuit.num_parameters)
@@ -77,5 +77,5 @@ class StatevectorEstimatorGradient(BatchedEstimatorGradient):
         wanted = [column[parameter] for parameter in batch.parameters]
         gradients = jacobians.transpose(1, 0, 2)[..., wanted]
         values = expectations.detach().cpu().numpy().T[..., None]
-        exact = _Evaluation(evs=values, stds=np.zeros_like(values))
+        exact = Evaluation(evs=values, stds=np.zeros_like(values))
         return gradients, np.zeros_like(gradients), exact
