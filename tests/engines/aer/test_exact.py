@@ -32,7 +32,7 @@ def _data(spec, batch=2, seed=0):
 
 
 @pytest.mark.parametrize("name", SPECS)
-def test_forward_and_jacobians_equal_statevector(name, statevector_reference):
+def test_forward_and_jacobians_equal_statevector(name, reference):
     spec = SPECS[name]()
     x, w = _data(spec)
     qnn = make_aer_qnn(*spec, input_gradients=True)
@@ -41,10 +41,10 @@ def test_forward_and_jacobians_equal_statevector(name, statevector_reference):
 
     values, stds = qnn.forward_with_std(x, w)
     input_jac, weight_jac = qnn.backward(x, w)
-    ref_input_jac, ref_weight_jac = statevector_reference.jacobians(spec, x, w)
+    ref_input_jac, ref_weight_jac = reference.jacobians(spec, x, w)
 
     assert values.shape == (2, len(spec.observables)) and values.dtype == np.float64
-    np.testing.assert_allclose(values, statevector_reference.values(spec, x, w), atol=1e-10)
+    np.testing.assert_allclose(values, reference.outputs(spec, x, w), atol=1e-10)
     np.testing.assert_array_equal(stds, 0.0)
     assert input_jac.shape == (2, len(spec.observables), len(spec.input_params))
     assert weight_jac.shape == (2, len(spec.observables), len(spec.weight_params))
@@ -86,7 +86,7 @@ def test_batched_gradient_equals_qiskit_machine_learning_param_shift():
             np.testing.assert_array_equal(meta["stds"], 0.0)
 
 
-def test_batched_gradient_is_a_drop_in_for_estimator_qnn(statevector_reference):
+def test_batched_gradient_is_a_drop_in_for_estimator_qnn(reference):
     spec = layered_circuit(4, reps=2, input_scaling=True)
     x, w = _data(spec, seed=4)
     estimator = EstimatorV2(options={"default_precision": 0.0})
@@ -101,7 +101,7 @@ def test_batched_gradient_is_a_drop_in_for_estimator_qnn(statevector_reference):
         default_precision=0.0,
     )
     input_jac, weight_jac = qnn.backward(x, w)
-    ref_input_jac, ref_weight_jac = statevector_reference.jacobians(spec, x, w)
+    ref_input_jac, ref_weight_jac = reference.jacobians(spec, x, w)
     np.testing.assert_allclose(input_jac, ref_input_jac, atol=1e-10)
     np.testing.assert_allclose(weight_jac, ref_weight_jac, atol=1e-10)
 
