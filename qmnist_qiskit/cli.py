@@ -47,8 +47,9 @@ from qmnist_qiskit.encoders import ENCODER_NAMES
 from qmnist_qiskit.engines import ENGINES
 from qmnist_qiskit.engines.registry import VARIANT_NAMES
 from qmnist_qiskit.exceptions import QMNISTError
-from qmnist_qiskit.files import atomic_path, check_writable, write_text
+from qmnist_qiskit.files import atomic_path, check_writable, ignore_file_size_signal, write_text
 from qmnist_qiskit.gradcheck import gradcheck
+from qmnist_qiskit.output_lock import output_lock
 from qmnist_qiskit.persistence import MODEL_FILE
 from qmnist_qiskit.readout import READOUTS
 from qmnist_qiskit.speed import DEFAULT_ENGINES, engine_timings
@@ -442,8 +443,12 @@ def _train(args: argparse.Namespace) -> int:
 
     classifier = _classifier(args)
     _check_output_dir(args.output, TRAIN_OUTPUTS)
-    # Under torchrun: every rank trains its share of each mini-batch, only rank 0 reports.
-    with process_group_from_env(args.device) as ranks:
+    # Under torchrun: every rank trains its share of each mini-batch, only rank 0 reports
+    # (and holds the output directory: a second run there is refused at once).
+    with (
+        process_group_from_env(args.device) as ranks,
+        output_lock(args.output, hold=ranks is None or ranks.is_main),
+    ):
         # With --download, one process per node fills the cache; the others then read it.
         with nullcontext() if ranks is None else ranks.local_leader_first():
             X_train, y_train = _load_subset(args, "train", args.n_train)
@@ -880,6 +885,7 @@ def _run(argv: Sequence[str] | None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``qmnist`` command line; returns the exit status (never raises, unless
     ``--debug`` or ``QMNIST_DEBUG=1`` asks for an error's traceback)."""
+    ignore_file_size_signal()
     try:
         with _one_line_warnings():
             return _run(argv)

@@ -3,13 +3,18 @@
 Every file the package writes (model, metrics, history, plots, reports) goes through
 :func:`atomic_path`: the content is written to a temporary file next to the target and
 renamed onto it only once complete, so an interrupted or failed write leaves either the
-old file or nothing, never half a file. Errors name the user's path, not the temporary one.
+old file or nothing, never half a file. Errors name the user's path, not the temporary one
+(a full disk or a file-size limit included: one line, the temporary file removed), and
+every file gets the mode a plain ``open()`` would give it (0666 less the umask).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
+import signal
+import stat
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,14 +53,33 @@ def _remove(partial: Path | None) -> None:
         partial.unlink(missing_ok=True)
 
 
-def _read_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _create_partial(target: Path) -> tuple[Path, int]:
+    """A new, empty temporary file beside ``target`` and its mode. Created as a plain
+    ``open()`` creates files (0666 less the umask at this moment, which the kernel applies:
+    no need to read the process-wide umask, which only setting it can do); ``mkstemp``'s
+    0600 would leave outputs unreadable to a colleague who can read the rest."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        partial = target.parent / f".{target.name}.{secrets.token_hex(6)}.partial"
+        try:
+            handle = os.open(partial, flags, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            return partial, stat.S_IMODE(os.fstat(handle).st_mode)
+        finally:
+            os.close(handle)
+    raise FileExistsError(f"no free temporary name beside {target}")
 
 
-# Read once, at import: setting the process-wide umask to read it races with other threads.
-_UMASK = _read_umask()
+def ignore_file_size_signal() -> None:
+    """Ignore SIGXFSZ (main thread only), so that a write past the file-size limit
+    (``ulimit -f``, RLIMIT_FSIZE) fails with ``EFBIG``, which :func:`atomic_path` reports as
+    one error naming the file, instead of killing the process. CPython ignores it at start-up
+    already; this keeps it so when something (an embedding program, a library) restored the
+    default."""
+    if hasattr(signal, "SIGXFSZ") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
 @contextmanager
@@ -78,14 +102,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     target = check_writable(path)
     partial: Path | None = None
     try:
-        handle, name = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".partial", dir=target.parent
-        )
-        partial = Path(name)
-        os.close(handle)
-        # mkstemp makes the file private (0600); give it the mode a plain open() would.
-        os.chmod(partial, 0o666 & ~_UMASK)
+        partial, mode = _create_partial(target)
         yield partial
+        # A writer that replaced the file (safetensors' save_file makes it 0600) gets the
+        # mode back: every output follows the umask, as open() would.
+        if stat.S_IMODE(os.stat(partial).st_mode) != mode:
+            os.chmod(partial, mode)
         # On disk before it takes the target's name: whole or not at all after a crash too.
         with open(partial, "rb") as written:
             os.fsync(written.fileno())

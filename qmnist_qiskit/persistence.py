@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from qmnist_qiskit.exceptions import QMNISTError
 from qmnist_qiskit.files import atomic_path
@@ -151,8 +151,12 @@ def write_state(
     metadata = {FORMAT_FIELD: file_format.name, VERSION_FIELD: str(file_format.version)}
     metadata |= fields
     metadata[CHECKSUM_FIELD] = model_checksum(metadata, tensors)
+    content = save(tensors, metadata)
+    # Written by Python, not by safetensors' save_file: a full disk or a file-size limit is
+    # then an OSError that atomic_path reports naming the file (save_file raised its own
+    # SafetensorError), and the file keeps the mode atomic_path gave it.
     with atomic_path(path) as partial:
-        save_file(tensors, str(partial), metadata)
+        partial.write_bytes(content)
     return Path(path)
 
 

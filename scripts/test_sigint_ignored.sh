@@ -15,5 +15,4 @@ CHECK"
 bash -c "trap '' INT; exec \"$PYTHON\" -m pytest -p no:cacheprovider -q \
     tests/test_cli.py::test_ctrl_c_in_a_real_process_during_training \
     tests/test_cli.py::test_ctrl_c_in_a_real_process_while_the_autoencoder_trains \
-    tests/test_cli.py::test_a_second_ctrl_c_while_writing_leaves_outputs_complete_or_absent \
     tests/test_classifier.py::test_ctrl_c_leaves_a_usable_model"

@@ -6,6 +6,7 @@ processes start with known signal dispositions and every wait on them is bounded
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -75,8 +76,16 @@ class Children:
     def __init__(self) -> None:
         self.started: list[subprocess.Popen] = []
 
-    def start(self, command, **options) -> subprocess.Popen:
-        process = subprocess.Popen(command, preexec_fn=_known_signals, process_group=0, **options)
+    def start(self, command, *, limits: dict | None = None, **options) -> subprocess.Popen:
+        """Start ``command``; ``limits`` maps ``resource.RLIMIT_*`` to a soft limit set in
+        the child before exec (``RLIMIT_FSIZE``: a file-size limit, as ``ulimit -f``)."""
+
+        def prepare() -> None:
+            _known_signals()
+            for which, soft in (limits or {}).items():
+                resource.setrlimit(which, (soft, resource.getrlimit(which)[1]))
+
+        process = subprocess.Popen(command, preexec_fn=prepare, process_group=0, **options)
         self.started.append(process)
         return process
 
