@@ -124,31 +124,25 @@ class MNISTAutoencoder(TransformerMixin, BaseEstimator):
     hidden_layer_sizes : tuple of int
         Widths of the encoder's hidden layers; the decoder mirrors them.
     epochs : int
-        Passes over the training data, unless ``max_samples`` ends training first. On the
-        embedded 4,000 images (logistic regression on 20 codes, test accuracy, seeds 0, 1,
-        2): 35 passes give 87.2 to 88.3% (mean 87.8%), as 40 did (87.6 to 88.0%, mean
-        87.8%), in 5.0 s instead of 6.6 to 7.5 s (one torch thread, a shared 2-core
-        machine); 30 gave 86.7 to 88.0% (mean 87.4%). Seeds 3, 4, 5 score about a point
-        lower with either (85.6 to 86.8%).
+        Passes over the training data, unless ``max_samples`` ends training first. Chosen
+        where more passes stopped improving the codes (a logistic regression on them) on the
+        embedded data; ``benchmarks/results/accuracy.md`` (its "autoencoder" rows) compares
+        numbers of passes.
     max_samples : int or None
         The most samples the fit passes through the network, counting every pass
         (``None``: ``epochs`` passes, however many samples): training stops after
         ``min(epochs * n_samples, max_samples)``, the last pass part-way through a random
-        part of the data. A sample costs about 30 microseconds on one thread, so 500,000
-        bound the fit to about 17 s; the embedded data (140,000) is not affected. On the
-        60,000 Fashion-MNIST training images (8.3 passes) the fit took 16.8 and 17.4 s
-        (seeds 0, 1), and logistic regression on its 20 codes scored 80.4% for both; 40
-        full passes took 103 s for 80.9%, and 40 passes over a 12,000-image subset (the
-        same work) gave 80.1 and 80.4%. The training loss still falls at the bound (0.012
-        after 8 passes, 0.0095 after 40), so a stop on held-out loss would not end sooner.
+        part of the data. The default, 500,000, leaves the embedded data (140,000 samples
+        over its passes) unaffected and bounds a 60,000-image fit to about 8 passes, which
+        gave codes about as good as 40 full passes at a fraction of the time (hand-timed when
+        the default was chosen; no results file holds those runs). The training loss still
+        falls at the bound, so a stop on held-out loss would not end sooner.
     batch_size : int
-        Mini-batch size. On 60,000 images batches of 256 and 512 (learning rates 0.003,
-        0.004) cost less per sample but gave no better codes for the time: 80.2 and 80.1%
-        after 10 passes, against 80.4 to 80.6% with 128.
+        Mini-batch size. On 60,000 images larger batches cost less per sample but gave no
+        better codes for the time (hand-timed; no results file).
     learning_rate : float
-        Adam's learning rate, constant: annealing it with a cosine over the same passes
-        lost about 3 points on the embedded data (84% against 87%, 25 passes of 256), and
-        twice the rate (0.004) about 1 point.
+        Adam's learning rate, constant: annealing it with a cosine over the same passes, or
+        doubling it, gave worse codes on the embedded data (hand-timed; no results file).
     angle_scale : float
         Upper end of the code range.
     random_state : int or None
