@@ -30,6 +30,12 @@ from qmnist_qiskit.engines.statevector.kernels import (
     product_state,
     product_state_gradient,
 )
+from qmnist_qiskit.engines.statevector.native import (
+    CompiledProgram,
+    compiled_path_enabled,
+    compiled_program,
+    scratch_bytes,
+)
 from qmnist_qiskit.engines.statevector.observables import PauliEvaluator
 from qmnist_qiskit.exceptions import QMNISTError
 from qmnist_qiskit.resources import available_budget
@@ -132,6 +138,28 @@ class Executor:
         self._local = threading.local()
         addresses = [*self.vectors, *(address for _, address in steps)]
         self.slots = frozenset(address[0] for address in addresses if address is not None)
+        self._compiled: CompiledProgram | None = None
+        self._compiled_tried = False
+
+    def compiled(self) -> CompiledProgram | None:
+        """The program and observables for the compiled sweeps
+        (:mod:`~qmnist_qiskit.engines.statevector.native`), or ``None`` where the torch
+        kernels run them (turned off, not supported here, or beyond the memory budget)."""
+        if self.evaluator is None or not compiled_path_enabled():
+            return None
+        if scratch_bytes(self.num_qubits) + self.evaluator.memory_bytes > self.budget:
+            return None
+        if not self._compiled_tried:
+            self._compiled = compiled_program(
+                self.steps,
+                self.vectors,
+                self.num_qubits,
+                self.evaluator.plan.paulis,
+                self.dtype,
+                self.device,
+            )
+            self._compiled_tried = True
+        return self._compiled
 
     def inputs(self, bound: Sequence[torch.Tensor | None]) -> list[torch.Tensor | None]:
         """``bound`` with the slots this executor never reads left out (``None``), so that
@@ -269,7 +297,7 @@ class Executor:
         """Accumulate into ``grads`` the gradients of samples ``start:stop`` from the states
         ``kept`` by :meth:`run`; ``seed`` (overwritten) is the gradient with respect to the
         final states."""
-        stop_at = self._stop_at(wanted)
+        stop_at = self.stop_at(wanted)
         seed_spare = work.get("seed_spare", seed.shape, seed.dtype)
         for position in range(len(self.steps) - 1, stop_at - 1, -1):
             kernel, address = self.steps[position]
@@ -281,7 +309,7 @@ class Executor:
                 seed, seed_spare = kernel.undo(matrix, seed, seed_spare, work)
         self._vector_gradients(bound, start, stop, seed, wanted, grads)
 
-    def _stop_at(self, wanted: Sequence[bool]) -> int:
+    def stop_at(self, wanted: Sequence[bool]) -> int:
         """The first step the backward sweep must reach."""
         if any(address is not None and wanted[address[0]] for address in self.vectors):
             return 0
@@ -324,7 +352,7 @@ class Executor:
         """Accumulate into ``grads`` (one per bound slot) the gradients of samples
         ``start:stop``. ``state`` (overwritten) holds their final states and ``seed`` the
         gradient with respect to them; ``wanted[slot]`` says which slots need gradients."""
-        stop_at = self._stop_at(wanted)
+        stop_at = self.stop_at(wanted)
         spare = work.get("spare", state.shape, state.dtype)
         seed_spare = work.get("seed_spare", seed.shape, seed.dtype)
         if state.data_ptr() == spare.data_ptr():
@@ -351,6 +379,12 @@ class PauliExpectations(torch.autograd.Function):
         device = executor.device
         wanted = ctx.needs_input_grad[2:]
         chunk, keep = executor.plan(batch, differentiable=any(wanted))
+        ctx.executor, ctx.compiled = executor, executor.compiled()
+        ctx.empty = [tensor is None for tensor in bound]
+        if ctx.compiled is not None:
+            bound = tuple(None if tensor is None else tensor.contiguous() for tensor in bound)
+            ctx.save_for_backward(*(tensor for tensor in bound if tensor is not None))
+            return ctx.compiled.expectations(bound, batch, executor.work)
         real = torch.empty((), dtype=executor.dtype).real.dtype
         num_paulis = executor.evaluator.plan.num_paulis
         result = torch.empty(batch, num_paulis, dtype=real, device=device)
@@ -364,9 +398,8 @@ class PauliExpectations(torch.autograd.Function):
             executor.evaluator.forward(state, result[start:stop], work)
             if keep:
                 states.append((state, kept))
-        ctx.executor, ctx.batch, ctx.chunk, ctx.states = executor, batch, chunk, states
+        ctx.batch, ctx.chunk, ctx.states = batch, chunk, states
         ctx.token = token
-        ctx.empty = [tensor is None for tensor in bound]
         ctx.save_for_backward(*(tensor for tensor in bound if tensor is not None))
         return result
 
@@ -376,8 +409,13 @@ class PauliExpectations(torch.autograd.Function):
         saved = iter(ctx.saved_tensors)
         bound = [None if empty else next(saved) for empty in ctx.empty]
         executor, wanted = ctx.executor, ctx.needs_input_grad[2:]
-        grads: list[torch.Tensor | None] = [None] * len(bound)
         work = executor.work
+        if ctx.compiled is not None:
+            grads = ctx.compiled.gradients(
+                bound, grad_output, wanted, executor.stop_at(wanted), work
+            )
+            return (None, None, *grads)
+        grads: list[torch.Tensor | None] = [None] * len(bound)
         # Another forward pass may have reused the store since: then recompute.
         states = ctx.states if executor.owns_pool(ctx.token) else []
         for position, start in enumerate(range(0, ctx.batch, ctx.chunk)):

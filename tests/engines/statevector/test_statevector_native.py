@@ -1,0 +1,222 @@
+"""The compiled sweeps (engines/statevector/native.py) against the torch kernels and Qiskit.
+
+The same simulator runs both paths: ``QMNIST_QISKIT_COMPILED`` is read at every call. Values
+and gradients must agree to 1e-12; the fallback (no compiler) and the on-disk cache are checked
+in child processes, each with a cache directory of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from qiskit.circuit import Parameter, QuantumCircuit
+from qiskit.quantum_info import SparsePauliOp
+
+from qmnist_qiskit.circuits import ENTANGLEMENTS, PRESETS, preset_circuit
+from qmnist_qiskit.engines.statevector import native
+from qmnist_qiskit.engines.statevector.simulator import StatevectorSimulator
+
+TOLERANCE = 1e-12
+
+
+def _evaluate(simulator, inputs, weights, compiled: bool, monkeypatch, input_grad: bool = True):
+    monkeypatch.setenv(native.DISABLE_VARIABLE, "1" if compiled else "0")
+    inputs = inputs.clone().requires_grad_(input_grad)
+    weights = weights.clone().requires_grad_(True)
+    values = simulator.expectations(inputs, weights)
+    incoming = torch.linspace(-1.0, 1.0, values.numel(), dtype=torch.float64).view(values.shape)
+    (values * incoming).sum().backward()
+    return values.detach(), inputs.grad, weights.grad
+
+
+def _spec(preset: str, qubits: int, reps: int, entanglement: str):
+    features = 2 * qubits if preset == "dense" else qubits
+    return preset_circuit(preset, qubits, reps, n_features=features, entanglement=entanglement)
+
+
+def _simulator(spec, **options) -> StatevectorSimulator:
+    return StatevectorSimulator(
+        spec.circuit,
+        spec.observables,
+        input_params=spec.input_params,
+        weight_params=spec.weight_params,
+        **options,
+    )
+
+
+def _assert_close(left, right) -> None:
+    for a, b in zip(left, right, strict=True):
+        if a is None or b is None:
+            assert a is None and b is None
+            continue
+        scale = max(1.0, float(b.abs().max()))
+        assert float((a - b).abs().max()) <= TOLERANCE * scale
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    preset=st.sampled_from(PRESETS),
+    qubits=st.integers(1, 12),
+    reps=st.integers(1, 2),
+    entanglement=st.sampled_from(ENTANGLEMENTS),
+    batch=st.sampled_from([1, 2, 3, 5, 8, 13]),
+    per_sample=st.booleans(),
+    input_grad=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_compiled_equals_torch_path(
+    preset, qubits, reps, entanglement, batch, per_sample, input_grad, seed
+):
+    if preset == "dense":
+        qubits = min(qubits, 8)  # every wire encodes every feature: keep the build short
+    spec = _spec(preset, qubits, reps, entanglement)
+    simulator = _simulator(spec)
+    generator = torch.Generator().manual_seed(seed)
+    inputs = torch.rand(batch, len(spec.input_params), generator=generator, dtype=torch.float64)
+    shape = (batch, len(spec.weight_params)) if per_sample else (len(spec.weight_params),)
+    weights = torch.randn(shape, generator=generator, dtype=torch.float64)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        torch_path = _evaluate(simulator, inputs, weights, False, monkeypatch, input_grad)
+        compiled = _evaluate(simulator, inputs, weights, True, monkeypatch, input_grad)
+        assert simulator._executor.compiled() is not None
+    _assert_close(compiled, torch_path)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_matches_qiskit(preset, exact_outputs, monkeypatch):
+    monkeypatch.setenv(native.DISABLE_VARIABLE, "1")
+    spec = _spec(preset, 4, 2, "circular")
+    simulator = _simulator(spec)
+    generator = np.random.default_rng(7)
+    inputs = generator.uniform(0, np.pi, (3, len(spec.input_params)))
+    weights = generator.normal(size=len(spec.weight_params))
+    values = simulator.expectations(torch.as_tensor(inputs), torch.as_tensor(weights))
+    assert simulator._executor.compiled() is not None
+    np.testing.assert_allclose(
+        values.numpy(), exact_outputs(spec, inputs, weights), atol=TOLERANCE, rtol=0
+    )
+
+
+def test_diagonal_and_pauli_observables_match_torch_path(monkeypatch):
+    """Two-qubit diagonals (rzz, cp) and X/Y observables: kinds the presets do not use."""
+    theta, x = Parameter("theta"), Parameter("x")
+    circuit = QuantumCircuit(3)
+    circuit.ry(x, 0)
+    circuit.h(1)
+    circuit.cx(0, 2)
+    circuit.rzz(theta, 0, 1)
+    circuit.cp(2 * x, 1, 2)
+    circuit.rx(theta * x, 2)
+    circuit.cx(2, 0)
+    circuit.ry(theta, 1)
+    observables = [SparsePauliOp(["XYZ", "YIX", "ZZI"], [0.5, -1.0, 2.0]), SparsePauliOp("IXY")]
+    simulator = StatevectorSimulator(circuit, observables, input_params=[x], weight_params=[theta])
+    inputs = torch.tensor([[0.3], [1.1], [-0.7]], dtype=torch.float64)
+    weights = torch.tensor([0.9], dtype=torch.float64)
+    torch_path = _evaluate(simulator, inputs, weights, False, monkeypatch)
+    compiled = _evaluate(simulator, inputs, weights, True, monkeypatch)
+    assert simulator._executor.compiled() is not None
+    _assert_close(compiled, torch_path)
+
+
+def test_unsupported_programs_run_on_the_torch_path(monkeypatch):
+    monkeypatch.setenv(native.DISABLE_VARIABLE, "1")
+    theta = Parameter("theta")
+    circuit = QuantumCircuit(2)
+    circuit.h(0)
+    circuit.rxx(theta, 0, 1)  # a parameterised two-qubit matrix: no compiled kernel
+    simulator = StatevectorSimulator(circuit, [SparsePauliOp("ZI")], weight_params=[theta])
+    assert simulator._executor.compiled() is None
+    spec = _spec("seed", 3, 1, "linear")
+    single = _simulator(spec, dtype="complex64")
+    assert single._executor.compiled() is None
+
+
+def test_switched_off_by_the_environment(monkeypatch, recwarn):
+    monkeypatch.setenv(native.DISABLE_VARIABLE, "0")
+    spec = _spec("seed", 3, 1, "linear")
+    simulator = _simulator(spec)
+    assert simulator._executor.compiled() is None
+    assert not [w for w in recwarn if "compiled kernels" in str(w.message)]
+
+
+_CHILD = textwrap.dedent(
+    """
+    import json, os, warnings
+    import torch
+    from qmnist_qiskit.circuits import preset_circuit
+    from qmnist_qiskit.engines.statevector import native
+    from qmnist_qiskit.engines.statevector.simulator import StatevectorSimulator
+
+    def evaluate():
+        spec = preset_circuit("reupload", 3, 2, n_features=3)
+        simulator = StatevectorSimulator(
+            spec.circuit, spec.observables,
+            input_params=spec.input_params, weight_params=spec.weight_params,
+        )
+        inputs = torch.linspace(0, 1, 15, dtype=torch.float64).view(5, 3)
+        weights = torch.linspace(-1, 1, len(spec.weight_params), dtype=torch.float64)
+        weights.requires_grad_(True)
+        values = simulator.expectations(inputs, weights)
+        values.sum().backward()
+        used = simulator._executor.compiled() is not None
+        return values.tolist(), weights.grad.tolist(), used
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = evaluate()
+        second = evaluate()
+    notices = [str(w.message) for w in caught if "compiled kernels" in str(w.message)]
+    os.environ[native.DISABLE_VARIABLE] = "0"
+    reference = evaluate()
+    status = native.library_status()
+    print(json.dumps({
+        "notices": notices, "first": first, "second": second, "reference": reference,
+        "compiled": status.compiled, "path": str(status.path), "reason": status.reason,
+    }))
+    """
+)
+
+
+def _child(children, cache, **environment) -> dict:
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache), **environment}
+    env.pop(native.DISABLE_VARIABLE, None)
+    code, out, err = children.run([sys.executable, "-c", _CHILD], env=env, text=True)
+    assert code == 0, err[-2000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _close(left, right) -> bool:
+    return np.allclose(np.asarray(left), np.asarray(right), atol=TOLERANCE, rtol=0)
+
+
+def test_without_a_compiler_the_torch_path_runs_after_one_notice(children, tmp_path):
+    result = _child(children, tmp_path, CC="/nonexistent/cc")
+    assert len(result["notices"]) == 1
+    assert "no C compiler" in result["reason"]
+    for run in (result["first"], result["second"]):
+        assert run[2] is False
+        assert _close(run[0], result["reference"][0])
+        assert _close(run[1], result["reference"][1])
+    assert not list(tmp_path.rglob("*.so"))
+
+
+def test_the_library_is_cached_on_disk_and_reused(children, tmp_path):
+    first = _child(children, tmp_path)
+    assert first["compiled"] is True and first["notices"] == []
+    assert first["first"][2] is True
+    assert _close(first["first"][0], first["reference"][0])
+    assert _close(first["first"][1], first["reference"][1])
+    second = _child(children, tmp_path)
+    assert second["compiled"] is False
+    assert second["path"] == first["path"]
+    assert second["path"].startswith(str(tmp_path / "qmnist_qiskit"))
+    assert second["first"][2] is True
