@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import warnings
@@ -13,7 +14,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
 from qmnist_qiskit.autoencoder import MNISTAutoencoder
 from qmnist_qiskit.circuits import (
@@ -757,6 +758,40 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         """The class with the highest score."""
         logits = self._logits(X)
         return self.classes_[np.argmax(logits, axis=1)]
+
+    def _check_known_labels(self, y) -> None:
+        """ValueError for labels of ``y`` that are not among ``classes_``: the model can never
+        predict them, so a score with them would be wrong in silence (and labels of another
+        type, strings against numbers, used to fail only after predicting)."""
+        y = np.asarray(y)
+        if y.ndim != 1:
+            return
+        known = set(self.classes_.tolist())
+        unseen = [label for label in dict.fromkeys(y.tolist()) if label not in known]
+        with contextlib.suppress(TypeError):
+            unseen.sort()
+        if unseen:
+            shown = ", ".join(repr(label) for label in unseen[:10])
+            more = f" and {len(unseen) - 10:,} more" if len(unseen) > 10 else ""
+            classes = ", ".join(repr(label) for label in self.classes_.tolist()[:10])
+            classes += ", ..." if len(self.classes_) > 10 else ""
+            raise ValueError(
+                f"y has labels the model was not fitted on: {shown}{more} (its classes_ are "
+                f"{classes}); score it on data of the classes it was fitted on"
+            )
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Mean accuracy on ``(X, y)``, as :class:`~sklearn.base.ClassifierMixin` computes it.
+
+        Checked before anything runs: the model is fitted, ``X`` and ``y`` have the same
+        length, ``X`` has the fitted feature count, and every label of ``y`` is one of
+        ``classes_`` (each a ``ValueError``, or ``NotFittedError``).
+        """
+        check_is_fitted(self, _FITTED)
+        check_consistent_length(X, y, sample_weight)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        self._check_known_labels(y)
+        return super().score(X, y, sample_weight=sample_weight)
 
     # -- state and persistence (the estimator lists its state; the file format is generic) -
     def get_state(self) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
