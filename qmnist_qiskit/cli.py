@@ -49,6 +49,7 @@ from qmnist_qiskit.engines.registry import VARIANT_NAMES
 from qmnist_qiskit.exceptions import QMNISTError
 from qmnist_qiskit.files import atomic_path, check_writable, ignore_file_size_signal, write_text
 from qmnist_qiskit.gradcheck import gradcheck
+from qmnist_qiskit.noise import PATHS, noisy_accuracy
 from qmnist_qiskit.output_lock import output_lock
 from qmnist_qiskit.persistence import MODEL_FILE
 from qmnist_qiskit.readout import READOUTS
@@ -564,12 +565,33 @@ def _model_path(path: Path) -> Path:
 def _evaluate(args: argparse.Namespace) -> int:
     from qmnist_qiskit.classifier import QuantumMNISTClassifier
 
+    backend = None
+    if args.backend is not None:
+        from qmnist_qiskit.noise import fake_backend
+
+        backend = fake_backend(args.backend)  # a misspelt name fails before any loading
+    elif args.shots is not None:
+        raise ValueError("--shots needs --backend: without a device, evaluation is exact")
     classifier = QuantumMNISTClassifier.load(_model_path(args.model))
     # This machine's --threads, not the one the model was trained with.
     classifier.set_params(n_threads=_n_threads(args))
     X, y = _load(args, args.subset)
-    accuracy = classifier.score(X, y)
-    print(f"{args.subset} accuracy on {len(X)} images: {accuracy:.4f}")
+    X, y = _stratified_subset(X, y, args.n_test, args.seed)
+    if backend is None:
+        accuracy = classifier.score(X, y)
+        print(f"{args.subset} accuracy on {len(X)} images: {accuracy:.4f}")
+        return 0
+    report = noisy_accuracy(
+        classifier,
+        X,
+        y,
+        backend,
+        shots=args.shots or _defaults_of(noisy_accuracy)["shots"],
+        path=args.path,
+        mitigation=args.mitigation,
+        seed=args.seed,
+    )
+    print(f"{args.subset} images: " + report.to_text())
     return 0
 
 
@@ -726,6 +748,42 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("model", type=Path, help="model file or the output directory of train")
     evaluate.add_argument(
         "--subset", choices=("train", "test"), default="test", help="which images to score"
+    )
+    evaluate.add_argument(
+        "--n-test",
+        type=_positive_int,
+        help="score a stratified random subset of this many images (default: all)",
+    )
+    noisy = _defaults_of(noisy_accuracy)
+    evaluate.add_argument(
+        "--seed",
+        type=_seed,
+        default=noisy["seed"],
+        help="seed of the subset and, with --backend, of the layout, shots and calibration",
+    )
+    device = evaluate.add_argument_group("device (a fake IBM backend in local testing mode)")
+    device.add_argument(
+        "--backend",
+        help="fake backend name (qiskit_ibm_runtime.fake_provider, e.g. fake_manila): report "
+        "the exact, noisy and readout-mitigated accuracy and the cost per image",
+    )
+    device.add_argument(
+        "--shots",
+        type=_positive_int,
+        help=f"shots per image with --backend (default {noisy['shots']})",
+    )
+    device.add_argument(
+        "--path",
+        choices=PATHS,
+        default=noisy["path"],
+        help="who runs the noisy circuits: qiskit-ibm-runtime's SamplerV2 in local mode, or "
+        "the aer engine's simulator of the backend",
+    )
+    device.add_argument(
+        "--no-mitigation",
+        dest="mitigation",
+        action="store_false",
+        help="skip readout-error mitigation (M3, from the mthree package)",
     )
     _add_data_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
