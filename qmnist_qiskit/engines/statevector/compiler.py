@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from qiskit.circuit import (
     Gate,
     Instruction,
@@ -108,6 +109,28 @@ Op = UnitaryOp | DiagonalOp | MonomialOp | DenseOp
 
 
 @dataclass(frozen=True)
+class GlobalPhase:
+    """The circuit's global phase: a constant plus the parameterised phases of the circuit,
+    its ``GlobalPhaseGate``s and the definitions it was unrolled through, each evaluated as
+    Qiskit wrote it (a sum built here would be a new expression for Qiskit to translate)."""
+
+    constant: float
+    terms: tuple[TorchExpression, ...]
+
+    def __call__(
+        self,
+        columns: Sequence[torch.Tensor],
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+    ) -> torch.Tensor:
+        """The phase, ``(N,)`` (``(1,)`` when constant), from one column per parameter."""
+        total = torch.full((1,), self.constant, dtype=dtype, device=device)
+        for term in self.terms:
+            total = total + term(columns, dtype, device)
+        return total
+
+
+@dataclass(frozen=True)
 class CircuitProgram:
     """A compiled circuit; see the module docstring.
 
@@ -122,7 +145,7 @@ class CircuitProgram:
     initial: tuple[tuple[GateRef, ...], ...]
     ops: tuple[Op, ...]
     final: tuple[tuple[GateRef, ...], ...]
-    global_phase: TorchExpression
+    global_phase: GlobalPhase
 
     def varies(self, gates: Sequence[GateRef]) -> bool:
         """Whether the product of ``gates`` depends on an input (differs per sample)."""
@@ -193,10 +216,11 @@ def _inexact_definition(operation: Instruction) -> bool:
 
 @dataclass(frozen=True, eq=False)
 class _Flat:
-    """A circuit as supported gates only: ``(operation, qubits, matrix or None)`` in order."""
+    """A circuit as supported gates only, ``(operation, qubits, matrix or None)`` in order,
+    and the terms of its global phase."""
 
     gates: list[tuple[Instruction, tuple[int, ...], np.ndarray | None]]
-    global_phase: ParameterExpression | float
+    global_phase: list[ParameterExpression | float]
 
 
 def _flatten(circuit: QuantumCircuit) -> _Flat:
@@ -207,7 +231,7 @@ def _flatten(circuit: QuantumCircuit) -> _Flat:
         if operation.name in _SKIPPED:
             return
         if operation.num_qubits == 0 and operation.params:
-            phase[0] = phase[0] + operation.params[0]
+            phase.append(operation.params[0])
             return
         if _has_builder(operation) and any(_is_free(value) for value in operation.params):
             gates.append((operation, qubits, None))
@@ -230,7 +254,7 @@ def _flatten(circuit: QuantumCircuit) -> _Flat:
             raise QMNISTError(f"the gate {where} has no definition to simulate: {exc}") from exc
         if definition is None:
             raise QMNISTError(f"the gate {where} has neither a matrix nor a definition to simulate")
-        phase[0] = phase[0] + definition.global_phase
+        phase.append(definition.global_phase)
         for inner in definition.data:
             inner_qubits = tuple(qubits[definition.find_bit(q).index] for q in inner.qubits)
             visit(inner.operation, inner_qubits, (operation.name, *outer))
@@ -238,7 +262,7 @@ def _flatten(circuit: QuantumCircuit) -> _Flat:
     for instruction in circuit.data:
         qubits = tuple(circuit.find_bit(qubit).index for qubit in instruction.qubits)
         visit(instruction.operation, qubits, ())
-    return _Flat(gates, phase[0])
+    return _Flat(gates, phase)
 
 
 def _parameter_index(
@@ -421,5 +445,8 @@ def compile_circuit(
         initial=initial,
         ops=tuple(builder.ops),
         final=final,
-        global_phase=TorchExpression(flat.global_phase, index),
+        global_phase=GlobalPhase(
+            sum(float(value) for value in flat.global_phase if not _is_free(value)),
+            tuple(TorchExpression(value, index) for value in flat.global_phase if _is_free(value)),
+        ),
     )

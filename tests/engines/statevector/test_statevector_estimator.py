@@ -5,9 +5,25 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from qiskit.circuit import Parameter, ParameterVector, QuantumCircuit
+from qiskit.circuit.library import (
+    GlobalPhaseGate,
+    PauliEvolutionGate,
+    RYGate,
+    StatePreparation,
+    UnitaryGate,
+    XXPlusYYGate,
+    get_standard_gate_name_mapping,
+)
+from qiskit.exceptions import QiskitError
 from qiskit.primitives import StatevectorEstimator as ReferenceEstimator
 from qiskit.providers import JobStatus
-from qiskit.quantum_info import Pauli, SparsePauliOp, Statevector
+from qiskit.quantum_info import (
+    Pauli,
+    SparsePauliOp,
+    Statevector,
+    random_statevector,
+    random_unitary,
+)
 from qiskit_aer import AerSimulator
 from qiskit_machine_learning.neural_networks import EstimatorQNN
 
@@ -222,3 +238,138 @@ def test_custom_gates_of_one_name_but_different_content_are_not_confused():
     estimator = StatevectorEstimator()  # one estimator, its compiled-circuit cache kept
     apart = [float(estimator.run([(c, z)]).result()[0].data.evs) for c in (first, second)]
     np.testing.assert_allclose(apart, expected, atol=1e-12)
+
+
+def _reference_and_ours(circuit, values=None):
+    n = circuit.num_qubits
+    observable = SparsePauliOp.from_list([(("XYZ" * n)[:n], 0.7), ("Z" * n, -0.4)])
+    pub = (circuit, [[observable], [SparsePauliOp("X" * circuit.num_qubits)]], values)
+    expected = ReferenceEstimator().run([pub]).result()[0]
+    ours = StatevectorEstimator().run([pub]).result()[0]
+    assert ours.data.evs.shape == expected.data.evs.shape
+    assert ours.metadata.keys() == expected.metadata.keys()
+    np.testing.assert_allclose(ours.data.evs, expected.data.evs, rtol=0, atol=1e-10)
+
+
+def _prepared(num_qubits: int) -> QuantumCircuit:
+    qc = QuantumCircuit(num_qubits)
+    qc.h(range(num_qubits))
+    qc.ry(0.4, range(num_qubits))
+    return qc
+
+
+@pytest.mark.parametrize("name", sorted(set(get_standard_gate_name_mapping()) - {"measure"}))
+def test_every_standard_gate_matches_the_reference(name):
+    gate = get_standard_gate_name_mapping()[name]
+    qc = _prepared(4) if name != "reset" else QuantumCircuit(4)
+    angles = ParameterVector("a", len(gate.params))
+    if name == "delay":
+        qc.delay(100, 1)
+    elif name == "reset":
+        qc.reset(2)
+        qc.h(2)
+    else:
+        qc.append(type(gate)(*angles) if gate.params else gate, [3, 1, 0, 2][: gate.num_qubits])
+    values = np.random.default_rng(5).uniform(-np.pi, np.pi, (3, qc.num_parameters))
+    _reference_and_ours(qc, values if qc.num_parameters else None)
+
+
+def _sub_circuit(a, b) -> QuantumCircuit:
+    sub = QuantumCircuit(3, name="block")
+    sub.rx(a * b, 0)
+    sub.cx(0, 2)
+    sub.crz(2 * b, 2, 1)
+    sub.ecr(1, 0)
+    return sub
+
+
+def _accepted(kind: str, a, b) -> QuantumCircuit:
+    qc = QuantumCircuit(5)
+    if kind == "initialize":
+        qc.initialize(random_statevector(8, seed=1).data, [4, 0, 2])
+        qc.initialize("+r", [1, 3])
+    elif kind == "state_preparation":
+        qc.append(StatePreparation(random_statevector(4, seed=2).data), [3, 1])
+    elif kind == "reset_on_fresh_qubits":
+        qc.reset([0, 3])
+        qc.h(1)
+        qc.reset(2)
+    qc.compose(_prepared(5), inplace=True)
+    qc.rx(a, 0)
+    qc.cry(b, 0, 4)
+    if kind == "barrier_and_delay":
+        qc.barrier()
+        qc.delay(10, 2, unit="ns")
+    elif kind == "global_phase":
+        qc.global_phase = a - 0.3
+        qc.append(GlobalPhaseGate(a * b), [])
+    elif kind == "unitary":
+        qc.append(UnitaryGate(random_unitary(8, seed=3)), [2, 4, 0])
+        qc.append(UnitaryGate(random_unitary(2, seed=4)), [1])
+    elif kind == "pauli_evolution":
+        qc.append(PauliEvolutionGate(SparsePauliOp(["XYI", "ZZX"], [0.3, -0.8]), 0.7), [0, 2, 4])
+        qc.append(PauliEvolutionGate(SparsePauliOp(["ZIZ", "IZZ"], [0.5, 1.1]), a + b), [1, 3, 2])
+    elif kind == "controlled":
+        qc.append(RYGate(a).control(2, ctrl_state=1), [0, 3, 1])
+        qc.append(XXPlusYYGate(b, a).control(1), [4, 2, 0])
+        qc.mcx([0, 1, 2, 3], 4)
+        qc.append(UnitaryGate(random_unitary(2, seed=5)).control(3), [1, 4, 0, 2])
+    elif kind == "custom":
+        qc.append(_sub_circuit(a, b).to_gate(), [4, 1, 2])
+        qc.append(_sub_circuit(a, b).to_instruction(), [0, 3, 1])
+        qc.append(_sub_circuit(a, b).to_gate().control(1), [2, 0, 3, 4])
+    return qc
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "initialize",
+        "state_preparation",
+        "reset_on_fresh_qubits",
+        "barrier_and_delay",
+        "global_phase",
+        "unitary",
+        "pauli_evolution",
+        "controlled",
+        "custom",
+    ],
+)
+def test_each_accepted_instruction_matches_the_reference(kind):
+    a, b = Parameter("a"), Parameter("b")
+    qc = _accepted(kind, a, b)
+    values = np.random.default_rng(6).uniform(-np.pi, np.pi, (2, 2, qc.num_parameters))
+    _reference_and_ours(qc, values)
+
+
+def test_resets_after_gates_are_refused_where_the_reference_draws_an_outcome():
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.reset(1)
+    pub = (qc, SparsePauliOp("IZ"))
+    outcomes = {float(ReferenceEstimator(seed=s).run([pub]).result()[0].data.evs) for s in range(8)}
+    assert outcomes == {-1.0, 1.0}  # the reference samples the reset's measurement
+    with pytest.raises(QMNISTError, match="instruction reset on qubit 1 after a gate acted on it"):
+        StatevectorEstimator().run([pub]).result()
+
+
+def test_measurements_are_refused_as_by_the_reference_but_named():
+    qc = QuantumCircuit(1, 1)
+    qc.h(0)
+    qc.measure(0, 0)
+    pub = (qc, SparsePauliOp("Z"))
+    with pytest.raises(QiskitError, match="classical bits: measure"):
+        ReferenceEstimator().run([pub]).result()
+    with pytest.raises(QMNISTError, match="instruction measure"):
+        StatevectorEstimator().run([pub]).result()
+
+
+def test_a_parameterised_evolution_of_non_commuting_terms_is_refused():
+    a = Parameter("a")
+    qc = QuantumCircuit(2)
+    qc.append(PauliEvolutionGate(SparsePauliOp(["XI", "ZY"]), a), [0, 1])
+    pub = (qc, SparsePauliOp("ZZ"), [0.4])
+    ReferenceEstimator().run([pub]).result()  # binds the time, then exponentiates exactly
+    with pytest.raises(QMNISTError, match="non-commuting terms over a parameterised time"):
+        StatevectorEstimator().run([pub]).result()

@@ -113,3 +113,25 @@ def test_bad_values_and_observables_are_refused():
         gradient.run([qc], [Pauli("Z")], [[np.nan]]).result()
     with pytest.raises(TypeError, match="SparsePauliOp or Pauli"):
         gradient.run([qc], [Operator(Pauli("Z"))], [[0.1]]).result()
+
+
+def test_a_parameter_only_in_the_global_phase_has_gradient_zero():
+    phase, theta = Parameter("φ"), Parameter("θ")
+    qc = QuantumCircuit(1, global_phase=2 * phase)
+    qc.ry(theta, 0)
+    request = ([qc], [SparsePauliOp("Z")], [[0.3, 0.7]])
+    with pytest.raises(KeyError):  # qiskit-machine-learning 0.9.1 cannot shift it
+        ParamShiftEstimatorGradient(ReferenceEstimator()).run(*request).result()
+    (gradient,) = StatevectorEstimatorGradient().run(*request).result().gradients
+    assert list(qc.parameters) == [theta, phase]
+    np.testing.assert_allclose(gradient, [-np.sin(0.3), 0.0], atol=1e-12)
+
+
+def test_repeated_pauli_labels_are_one_observable():
+    theta = Parameter("θ")
+    qc = QuantumCircuit(1)
+    qc.ry(theta, 0)
+    repeated = SparsePauliOp(["Z", "X", "Z"], [1.0, 0.5, -0.25])
+    ours = StatevectorEstimatorGradient().run([qc], [repeated], [[0.3]]).result()
+    expected = ParamShiftEstimatorGradient(ReferenceEstimator()).run([qc], [repeated], [[0.3]])
+    np.testing.assert_allclose(ours.gradients[0], expected.result().gradients[0], atol=1e-12)
