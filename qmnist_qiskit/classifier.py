@@ -26,6 +26,7 @@ from qmnist_qiskit.circuits import (
     preset_circuit,
 )
 from qmnist_qiskit.classifier_state import export_state, import_state, load_weights, state_params
+from qmnist_qiskit.cost import TrainingCost, training_cost
 from qmnist_qiskit.encoders import (
     ENCODER_NAMES,
     check_angle_range,
@@ -40,6 +41,7 @@ from qmnist_qiskit.engines import (
     make_qnn,
     require_engine,
 )
+from qmnist_qiskit.engines.registry import engine_record
 from qmnist_qiskit.model import QuantumClassifierModule, initial_weights
 from qmnist_qiskit.parallel import Ranks, current_ranks
 from qmnist_qiskit.parameters import (
@@ -216,6 +218,12 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         Progress bars when positive: the autoencoder's, then one over all the training
         batches (samples per second, time left, the epoch, its running loss and accuracy).
         ``0`` writes nothing.
+    max_shots : int or None
+        Budget: :meth:`fit` and :meth:`partial_fit` refuse, before any work (before the
+        encoder trains), a run whose shots (:meth:`estimate_cost`) would exceed it, with a
+        :class:`~qmnist_qiskit.cost.BudgetExceededError` giving the figures.
+    max_qpu_seconds : float or None
+        Budget on the estimated QPU seconds, refused the same way.
     **optimizer_arguments
         ``optimizer__NAME=value``: arguments of the optimiser (see ``optimizer``).
 
@@ -308,6 +316,8 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         ],
         "n_threads": [Interval(Integral, 1, None), NONE],
         "verbose": [Interval(Integral, 0, None), BOOLEAN],
+        "max_shots": [Interval(Integral, 1, None), NONE],
+        "max_qpu_seconds": [Interval(Real, 0, None, closed="neither"), NONE],
     }
 
     def __init__(
@@ -338,6 +348,8 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         random_state=None,
         n_threads: int | None = 1,
         verbose: int = 0,
+        max_shots: int | None = None,
+        max_qpu_seconds: float | None = None,
         **optimizer_arguments,
     ) -> None:
         self.encoder = encoder
@@ -365,6 +377,8 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.n_threads = n_threads
         self.verbose = verbose
+        self.max_shots = max_shots
+        self.max_qpu_seconds = max_qpu_seconds
         # Kept as given, apart from the attributes (so no name can shadow a method), and
         # checked in fit, as scikit-learn asks of __init__; get_params returns them, so clone
         # keeps them (a misspelt name is refused by the clone's fit too).
@@ -435,6 +449,81 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         if self.max_samples is None:
             return int(self.epochs)
         return max(1, min(int(self.epochs), int(self.max_samples) // max(1, n_samples)))
+
+    def _training_cost(self, X: np.ndarray, epochs: int | None, *, reset: bool) -> TrainingCost:
+        """What training on ``X`` for ``epochs`` (``None``: as ``fit``) would send."""
+        n_features = self._circuit_features(X) if reset or not hasattr(self, "circuit_") else None
+        if n_features is not None:
+            spec = self._circuit(n_features)
+        elif hasattr(self, "circuit_"):
+            spec = self.circuit_
+        else:
+            raise ValueError(
+                "with a transformer encoder the circuit's inputs are known once the encoder is "
+                "fitted: fit first, or give a CircuitSpec ansatz"
+            )
+        n_samples = len(X)
+        epochs = self._epochs(n_samples) if epochs is None else int(epochs)
+        n_validation = 0
+        if self.early_stopping and epochs > 1:
+            n_validation = math.ceil(n_samples * float(self.validation_fraction))
+        fine_tune = (
+            self._resolve_fine_tune(n_samples) if reset else bool(getattr(self, "fine_tune_", 0))
+        )
+        view = engine_record(self.engine).device_view(
+            self._engine_config, spec.circuit, list(spec.observables)
+        )
+        differentiated = [*spec.weight_params]
+        if fine_tune:
+            differentiated = [*spec.input_params, *differentiated]
+        return training_cost(
+            view.circuit,
+            view.observables,
+            differentiated,
+            n_train=n_samples - n_validation,
+            batch_size=int(self.batch_size),
+            epochs=epochs,
+            shots=view.shots,
+            backend=view.backend,
+            gradient=view.gradient,
+            spsa_batch_size=view.spsa_batch_size,
+            n_validation=n_validation,
+        )
+
+    def estimate_cost(self, X, *, epochs: int | None = None) -> TrainingCost:
+        """What :meth:`fit` on ``X`` would send to the engine, before anything is sent:
+        PUBs, circuits, parameter sets and shots per epoch and in all, and the estimated QPU
+        seconds from the backend's ``Target``, for parameter shift and for SPSA
+        (:mod:`qmnist_qiskit.cost` has the formulas). Runs no job and fits nothing.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The training data ``fit`` would get.
+        epochs : int, optional
+            Epochs to count (default: as many as ``fit`` makes on ``X``).
+
+        Returns
+        -------
+        TrainingCost
+            ``.table()`` prints it; ``.total`` is the run's cost with its gradient.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from qiskit.primitives import StatevectorEstimator
+        >>> clf = QuantumMNISTClassifier(encoder=None, n_qubits=3, ansatz="seed", epochs=2,
+        ...     batch_size=4, engine="estimator",
+        ...     engine_options={"estimator": StatevectorEstimator(), "shots": 100})
+        >>> cost = clf.estimate_cost(np.zeros((10, 3)))
+        >>> cost.total.pubs, cost.total.shots
+        (6, 26000)
+        """
+        from sklearn.utils import check_array
+
+        self._check_params()
+        X = check_array(X, dtype=np.float64)
+        return self._training_cost(X, epochs, reset=True)
 
     def _engine_options(self):
         """The parsed engine options, with a warning when they make training noisy."""
@@ -646,6 +735,9 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         self._check_params()
         X, y = validate_data(self, X, y, reset=reset, dtype=np.float64)
         self._check_input_range(X)
+        if self.max_shots is not None or self.max_qpu_seconds is not None:
+            cost = self._training_cost(X, epochs, reset=reset)
+            cost.check_budget(self.max_shots, self.max_qpu_seconds)
         check_classification_targets(y)
         ranks = current_ranks()
         seed = seed_from(self.random_state)

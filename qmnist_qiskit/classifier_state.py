@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from qmnist_qiskit.codecs import codec_for, codec_named
+from qmnist_qiskit.engines.registry import ENGINES, engine_record
 from qmnist_qiskit.persistence import (
     FieldError,
     check_fields,
@@ -54,6 +55,8 @@ def savable_params(params: dict, encoder_kind: str) -> dict:
     """The classifier's parameters as JSON values, or ValueError for one that JSON cannot
     hold."""
     params = dict(params)
+    if engine_record(params["engine"]).device:  # the estimator object is never written
+        params["engine"], params["engine_options"] = ENGINES[0], None
     if not isinstance(params["encoder"], str | None):
         params["encoder"] = None if encoder_kind == "identity" else encoder_kind
     if not isinstance(params["ansatz"], str):

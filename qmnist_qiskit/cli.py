@@ -305,6 +305,19 @@ def _add_estimator_options(parser: argparse.ArgumentParser, defaults: dict) -> N
     )
     engine.add_argument("--engine-seed", type=_seed, help="seed of the shot sampler")
     engine.add_argument(
+        "--backend",
+        help="run on this fake IBM backend (qiskit_ibm_runtime.fake_provider, e.g. fake_manila) "
+        "in local testing mode, through Runtime's EstimatorV2: engine 'estimator'",
+    )
+    engine.add_argument(
+        "--max-shots", type=_positive_int, help="refuse, before any work, a run taking more shots"
+    )
+    engine.add_argument(
+        "--max-qpu-seconds",
+        type=_positive_number,
+        help="refuse, before any work, a run whose estimated QPU time is longer",
+    )
+    engine.add_argument(
         "--device",
         help="engine device: cpu/cuda (statevector), CPU/GPU (aer), a PennyLane device name",
     )
@@ -341,6 +354,11 @@ def _load_subset(
 
 # -- the estimator ------------------------------------------------------------------------------
 def _engine_options(args: argparse.Namespace) -> dict:
+    if args.backend is not None:
+        from qmnist_qiskit.devices import device_engine_options
+
+        seed = {} if args.engine_seed is None else {"seed": args.engine_seed}
+        return device_engine_options(args.backend, shots=args.shots, **seed)
     options = {}
     if args.shots is not None:
         options["shots"] = args.shots
@@ -369,7 +387,7 @@ def _classifier(args: argparse.Namespace):
         ansatz=args.ansatz,
         entanglement=args.entanglement,
         readout=args.readout,
-        engine=args.engine,
+        engine="estimator" if args.backend is not None else args.engine,
         engine_options=_engine_options(args) or None,
         optimizer=args.optimizer,
         learning_rate=args.learning_rate,
@@ -382,6 +400,8 @@ def _classifier(args: argparse.Namespace):
         random_state=args.random_state,
         n_threads=_n_threads(args),
         verbose=0 if args.quiet else 1,
+        max_shots=args.max_shots,
+        max_qpu_seconds=args.max_qpu_seconds,
     )
     # Parameters, engine options, the engine's device and, when the encoder fixes the
     # circuit's inputs, the circuit itself (its size): before the data are loaded.
@@ -443,6 +463,10 @@ def _train(args: argparse.Namespace) -> int:
     from qmnist_qiskit.parallel import process_group_from_env
 
     classifier = _classifier(args)
+    if args.dry_run:
+        X_train, _ = _load_subset(args, "train", args.n_train)
+        print(classifier.estimate_cost(X_train).table())
+        return 0
     _check_output_dir(args.output, TRAIN_OUTPUTS)
     # Under torchrun: every rank trains its share of each mini-batch, only rank 0 reports
     # (and holds the output directory: a second run there is refused at once).
@@ -704,6 +728,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Ctrl-C stops training and saves the model as trained so far (exit status 130).",
     )
     _add_train_options(train, defaults)
+    train.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what training would send (PUBs, circuits, parameter sets, shots, estimated "
+        "QPU seconds) and stop: no job is sent, nothing is written",
+    )
     train.set_defaults(handler=_train)
 
     search = commands.add_parser(

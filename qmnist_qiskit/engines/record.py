@@ -33,6 +33,39 @@ def _runs_anywhere(options: Any) -> str | None:
 
 
 @dataclass(frozen=True)
+class DeviceView:
+    """A circuit as an engine will send it, and how: what a cost estimate needs
+    (:mod:`qmnist_qiskit.cost`).
+
+    Attributes
+    ----------
+    circuit : QuantumCircuit
+        The circuit it runs (transpiled to its backend's ISA, where it has one).
+    observables : list of SparsePauliOp
+        Laid out on that circuit's qubits.
+    backend : BackendV2 or None
+        The device whose ``Target`` gives the durations.
+    shots : int or None
+        Shots per parameter set; ``None`` when exact.
+    gradient : str
+        ``"param_shift"`` or ``"spsa"``.
+    spsa_batch_size : int
+        SPSA directions per gradient.
+    """
+
+    circuit: Any
+    observables: list
+    backend: Any = None
+    shots: int | None = None
+    gradient: str = "param_shift"
+    spsa_batch_size: int = 1
+
+
+def _exact_simulator(options: Any, circuit: Any, observables: list) -> DeviceView:
+    return DeviceView(circuit, list(observables))
+
+
+@dataclass(frozen=True)
 class MemoryModel:
     """The memory one sample of an ``n``-qubit circuit needs at least on an engine.
 
@@ -144,6 +177,13 @@ class EngineRecord:
         The memory one sample needs, checked before the engine is built.
     variants : tuple of EngineVariant
         The engine's variants compared by ``gradcheck`` and ``qmnist benchmark``.
+    device : bool
+        Whether the engine runs on something the caller hands over (an estimator on a
+        device): its options are never written to a model file, and a saved model loads on
+        the default engine.
+    device_view : callable
+        ``device_view(parsed, circuit, observables) -> DeviceView``: the circuit as the
+        engine sends it, for cost estimates; by default an exact simulator's.
     """
 
     name: str
@@ -154,6 +194,8 @@ class EngineRecord:
     availability: Callable[[Any], str | None] = _runs_anywhere
     memory: MemoryModel = NOT_HELD
     variants: tuple[EngineVariant, ...] = ()
+    device: bool = False
+    device_view: Callable[[Any, Any, list], DeviceView] = _exact_simulator
 
     def option_names(self) -> tuple[str, ...]:
         """The options the engine accepts, in the order of its parser's signature."""

@@ -10,11 +10,14 @@ can run here. Sampled variants also take the caller's ``shots`` and ``seed``.
 from __future__ import annotations
 
 from qmnist_qiskit.engines.aer.record import RECORD as AER
+from qmnist_qiskit.engines.estimator.record import RECORD as ESTIMATOR
 from qmnist_qiskit.engines.pennylane_record import RECORD as PENNYLANE
 from qmnist_qiskit.engines.record import EngineRecord, EngineVariant
 from qmnist_qiskit.engines.statevector.record import RECORD as STATEVECTOR
 
-RECORDS: dict[str, EngineRecord] = {record.name: record for record in (STATEVECTOR, AER, PENNYLANE)}
+RECORDS: dict[str, EngineRecord] = {
+    record.name: record for record in (STATEVECTOR, AER, PENNYLANE, ESTIMATOR)
+}
 """Every engine's record, by name, the default engine first. Adding an engine is one module
 and one record listed here."""
 

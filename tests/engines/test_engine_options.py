@@ -20,6 +20,10 @@ AER_OPTIONS = (
     "gradient, spsa_batch_size, spsa_epsilon, backend_options"
 )
 PENNYLANE_OPTIONS = "device, diff_method, shots, seed"
+ESTIMATOR_OPTIONS = (
+    "estimator, shots, precision, pass_manager, optimization_level, seed, gradient, "
+    "spsa_batch_size, spsa_epsilon, max_retries, retry_backoff, timeout, estimator_options"
+)
 
 
 def test_every_engine_has_a_table_of_the_options_its_factory_takes():
@@ -27,6 +31,7 @@ def test_every_engine_has_a_table_of_the_options_its_factory_takes():
         "statevector": STATEVECTOR_OPTIONS,
         "aer": AER_OPTIONS,
         "pennylane": PENNYLANE_OPTIONS,
+        "estimator": ESTIMATOR_OPTIONS,
     }
 
 

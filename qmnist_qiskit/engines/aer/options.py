@@ -60,19 +60,21 @@ def _is_real(value: object) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool)
 
 
-def _check_positive_int(name: str, value: object) -> int:
+def check_positive_int(name: str, value: object) -> int:
+    """``value`` as an int; :class:`ValueError` naming ``name`` unless a positive integer."""
     if not _is_int(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
 
-def _resolve_shots(shots: object, precision: object) -> int | None:
+def resolve_shots(shots: object, precision: object) -> int | None:
+    """Shots from ``shots`` or ``precision`` (``ceil(1 / p**2)``); ``None`` means exact."""
     if shots is not None and precision is not None:
         raise ValueError(
             "give either shots or precision, not both: precision p means ceil(1 / p**2) shots"
         )
     if shots is not None:
-        return _check_positive_int("shots", shots)
+        return check_positive_int("shots", shots)
     if precision is None:
         return None
     if not _is_real(precision) or not 0.0 <= precision <= 1.0:
@@ -120,6 +122,28 @@ def _check_noise(noise_model: object, backend: object) -> None:
         )
 
 
+def check_seed(seed: object) -> int | None:
+    """``seed`` as an int or ``None``; :class:`ValueError` unless a non-negative integer."""
+    if seed is not None and (not _is_int(seed) or seed < 0):
+        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    return None if seed is None else int(seed)
+
+
+def check_optimization_level(level: object) -> int:
+    """The preset pass manager's level; :class:`ValueError` unless 0, 1, 2 or 3."""
+    if not _is_int(level) or not 0 <= level <= 3:
+        raise ValueError(f"optimization_level must be 0, 1, 2 or 3, got {level!r}")
+    return int(level)
+
+
+def check_gradient(gradient: object, spsa_epsilon: object) -> None:
+    """:class:`ValueError` for an unknown gradient or an SPSA step outside ``(0, pi/2]``."""
+    if gradient not in GRADIENTS:
+        raise ValueError(f"unknown gradient {gradient!r}; choose one of {GRADIENTS}")
+    if not _is_real(spsa_epsilon) or not 0.0 < spsa_epsilon <= math.pi / 2:
+        raise ValueError(f"spsa_epsilon must be a number in (0, pi/2], got {spsa_epsilon!r}")
+
+
 def resolve_options(
     *,
     method: str | None = None,
@@ -161,18 +185,12 @@ def resolve_options(
     ...
     ValueError: shots must be a positive integer, got 0
     """
-    resolved_shots = _resolve_shots(shots, precision)
-    if seed is not None and (not _is_int(seed) or seed < 0):
-        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    resolved_shots = resolve_shots(shots, precision)
+    seed = check_seed(seed)
     _check_noise(noise_model, backend)
     noisy = noise_model is not None or backend is not None
     resolved_method = _resolve_method(method, exact=resolved_shots is None, noisy=noisy)
-    if not _is_int(optimization_level) or not 0 <= optimization_level <= 3:
-        raise ValueError(f"optimization_level must be 0, 1, 2 or 3, got {optimization_level!r}")
-    if gradient not in GRADIENTS:
-        raise ValueError(f"unknown gradient {gradient!r}; choose one of {GRADIENTS}")
-    if not _is_real(spsa_epsilon) or not 0.0 < spsa_epsilon <= math.pi / 2:
-        raise ValueError(f"spsa_epsilon must be a number in (0, pi/2], got {spsa_epsilon!r}")
+    check_gradient(gradient, spsa_epsilon)
     if backend_options is not None and not isinstance(backend_options, dict):
         raise TypeError(
             f"backend_options must be a dict of AerSimulator options, got "
@@ -182,12 +200,12 @@ def resolve_options(
         method=resolved_method,
         device=_resolve_device(device),
         shots=resolved_shots,
-        seed=None if seed is None else int(seed),
+        seed=seed,
         noise_model=noise_model,
         backend=backend,
-        optimization_level=int(optimization_level),
+        optimization_level=check_optimization_level(optimization_level),
         gradient=str(gradient),
-        spsa_batch_size=_check_positive_int("spsa_batch_size", spsa_batch_size),
+        spsa_batch_size=check_positive_int("spsa_batch_size", spsa_batch_size),
         spsa_epsilon=float(spsa_epsilon),
         backend_options=dict(backend_options or {}),
     )

@@ -26,11 +26,13 @@ from qmnist_qiskit.exceptions import QMNISTError
 from qmnist_qiskit.gradients import BatchedParamShiftGradient, BatchedSPSAGradient
 
 
-def _run_or_raise(job: PrimitiveJob | AlgorithmJob, what: str) -> Any:
+def _run_or_raise(job: PrimitiveJob | AlgorithmJob, what: str, runner: str) -> Any:
     try:
         return job.result()
+    except QMNISTError:
+        raise  # already says what failed (a job that failed after its retries, say)
     except Exception as exc:
-        raise QMNISTError(f"Aer failed while computing {what}: {exc}") from exc
+        raise QMNISTError(f"{runner} failed while computing {what}: {exc}") from exc
 
 
 class AerQNN(EngineQNN, EstimatorQNN):
@@ -74,6 +76,9 @@ class AerQNN(EngineQNN, EstimatorQNN):
     (4,)
     """
 
+    runner = "Aer"
+    """What runs the circuits, as failures name it."""
+
     def _evaluate(
         self, input_data: np.ndarray | None, weights: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -82,7 +87,7 @@ class AerQNN(EngineQNN, EstimatorQNN):
         job = self.estimator.run(
             [(self._circuit, observables, parameter_values)], precision=self.default_precision
         )
-        data = _run_or_raise(job, "expectation values")[0].data
+        data = _run_or_raise(job, "expectation values", self.runner)[0].data
         evs = np.asarray(data.evs, dtype=float).reshape(len(observables), num_samples)
         stds = np.broadcast_to(np.asarray(data.stds, dtype=float), data.evs.shape)
         return evs.T.copy(), np.reshape(stds, (len(observables), num_samples)).T.copy()
@@ -109,7 +114,7 @@ class AerQNN(EngineQNN, EstimatorQNN):
             )
         else:
             return None, num_samples
-        return _run_or_raise(job, "gradients"), num_samples
+        return _run_or_raise(job, "gradients", self.runner), num_samples
 
     def _split(
         self, num_samples: int, gradients: Sequence[np.ndarray], input_gradients: bool
@@ -213,7 +218,9 @@ class AerQNN(EngineQNN, EstimatorQNN):
         )
 
 
-def _make_gradient(options: AerOptions, estimator: BaseEstimatorV2) -> BaseEstimatorGradient:
+def make_gradient(options: Any, estimator: BaseEstimatorV2) -> BaseEstimatorGradient:
+    """The batched gradient that ``options`` (with ``gradient``, ``spsa_epsilon``,
+    ``spsa_batch_size`` and ``seed``) asks for, on ``estimator``."""
     if options.gradient == "spsa":
         return BatchedSPSAGradient(
             estimator,
@@ -326,7 +333,7 @@ def make_aer_qnn(
         observables=observables,
         input_params=input_params,
         weight_params=weight_params,
-        gradient=_make_gradient(resolved, estimator),
+        gradient=make_gradient(resolved, estimator),
         input_gradients=input_gradients,
         default_precision=0.0 if resolved.exact else 1.0 / math.sqrt(resolved.shots),
     )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from qmnist_qiskit.engines.aer.estimator import device_unavailable
 from qmnist_qiskit.engines.aer.options import AerOptions, resolve_options
-from qmnist_qiskit.engines.record import EngineRecord, EngineVariant, MemoryModel
+from qmnist_qiskit.engines.aer.transpile import transpile_for_backend
+from qmnist_qiskit.engines.record import DeviceView, EngineRecord, EngineVariant, MemoryModel
 
 
 def _availability(options: AerOptions) -> str | None:
@@ -14,6 +15,19 @@ def _availability(options: AerOptions) -> str | None:
 def _holds_state(options: AerOptions) -> bool:
     # The matrix-product-state method and the GPU device do not keep the 2**n state here.
     return options.method != "matrix_product_state" and options.device != "GPU"
+
+
+def _device_view(options: AerOptions, circuit, observables) -> DeviceView:
+    if options.backend is not None:
+        circuit, observables = transpile_for_backend(circuit, observables, options)
+    return DeviceView(
+        circuit,
+        list(observables),
+        options.backend,
+        options.shots,
+        options.gradient,
+        options.spsa_batch_size,
+    )
 
 
 RECORD = EngineRecord(
@@ -29,4 +43,5 @@ RECORD = EngineRecord(
         EngineVariant("aer shots", "aer", sampled=True),
         EngineVariant("aer GPU", "aer", {"device": "GPU"}),
     ),
+    device_view=_device_view,
 )
