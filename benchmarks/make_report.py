@@ -178,6 +178,25 @@ def _default_speed_headlines(data: dict) -> list[str]:
     return lines
 
 
+def _compiled_speed_headlines(data: dict) -> list[str]:
+    lines = [
+        f"Default model, batch {batch}: the code before the compiled sweeps takes "
+        f"**{ratio['base_over_compiled']:.2f}x** as long per training step (goal at least 2x)."
+        for batch, ratio in data.get("ratios", {}).items()
+    ]
+    first = data.get("first_call")
+    if first:
+        lines.append(
+            f"First call with an empty cache: {first['cold']['seconds']:.1f} s (goal at most 10 s)."
+        )
+    for row in data.get("width", []):
+        lines.append(
+            f"{row['qubits']} qubits: **{row['lightning_over_compiled']:.1f}x** faster than "
+            "lightning.qubit adjoint (goal at least 10x)."
+        )
+    return lines
+
+
 def _full_size_headlines(data: dict) -> list[str]:
     lines = []
     for run in data.get("runs", []):
@@ -268,6 +287,12 @@ BENCHMARKS = (
         "bench_default_speed.py",
         "The default circuit's training step against the seed circuit and PennyLane",
         _default_speed_headlines,
+    ),
+    Benchmark(
+        "compiled_speed",
+        "bench_compiled.py",
+        "Compiled sweeps: against the code before them, first call, width",
+        _compiled_speed_headlines,
     ),
     Benchmark(
         "full_size",

@@ -130,6 +130,11 @@ DEFAULT_SPEED = {
     ],
     "ratios": {"dense_over_seed": 8.75, "default_qubit_over_dense": 30.9},
 }
+COMPILED_SPEED = {
+    "ratios": {"256": {"base_over_compiled": 3.14, "torch_over_compiled": 2.5}},
+    "first_call": {"cold": {"seconds": 1.25, "compiled": True}, "warm": {"seconds": 0.01}},
+    "width": [{"qubits": 14, "lightning_over_compiled": 12.34}],
+}
 FULL_SIZE = {
     "runs": [
         {
@@ -165,6 +170,7 @@ def test_report_from_results(make_report, tmp_path, capsys):
     _write(results, "extra", {"value": 1}, "# Extra study\n")
     _write(results, "default_speed", DEFAULT_SPEED)
     _write(results, "full_size", FULL_SIZE)
+    _write(results, "compiled_speed", COMPILED_SPEED)
     report = _run(make_report, results, tmp_path / "BENCHMARKS.md")
 
     assert f"{os.cpu_count()} cores" in report
@@ -183,6 +189,9 @@ def test_report_from_results(make_report, tmp_path, capsys):
     assert "0.257 ms per sample, **8.8x** the seed circuit's in the same run" in report
     assert "**31x** faster per sample than PennyLane default.qubit" in report
     assert "(60,000 / 10,000 images): fit **140.2 s**, test accuracy **0.851**" in report
+    assert "batch 256: the code before the compiled sweeps takes **3.14x** as long" in report
+    assert "First call with an empty cache: 1.2 s (goal at most 10 s)." in report
+    assert "14 qubits: **12.3x** faster than lightning.qubit adjoint" in report
     assert "Recorded by the run: cpus 2, torch 2.13.0+cpu" in report
     assert "Recorded by the run: x86_64, 2 CPUs" in report
 
