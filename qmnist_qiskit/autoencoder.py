@@ -14,6 +14,7 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
+from qmnist_qiskit.exceptions import TrainingDivergedError
 from qmnist_qiskit.parameters import (
     BOOLEAN,
     NONE,
@@ -23,7 +24,7 @@ from qmnist_qiskit.parameters import (
     check_estimator_parameters,
 )
 from qmnist_qiskit.torch_utils import resolve_device, seeded, torch_threads
-from qmnist_qiskit.training import sample_progress
+from qmnist_qiskit.training import FiniteSteps, sample_progress
 
 # Codes beyond the central 99% of the training codes are clipped to the ends of the range.
 _TAIL = 0.005
@@ -244,7 +245,12 @@ class MNISTAutoencoder(TransformerMixin, BaseEstimator):
         return budget if self.max_samples is None else min(budget, int(self.max_samples))
 
     def fit(self, X, y=None) -> MNISTAutoencoder:
-        """Train the autoencoder on ``X`` (pixels in ``[0, 1]``); ``y`` is ignored."""
+        """Train the autoencoder on ``X`` (pixels in ``[0, 1]``); ``y`` is ignored.
+
+        A loss, gradient or weight that becomes NaN or infinite (a learning rate far too
+        large) stops training with :class:`~qmnist_qiskit.exceptions.TrainingDivergedError`
+        naming the epoch and step; the autoencoder is then fitted with the last weights
+        whose loss was finite (its history holds the passes completed)."""
         self._check_params()
         X = validate_data(self, X, dtype=np.float32)
         _warn_outside_pixel_range(X)
@@ -269,6 +275,7 @@ class MNISTAutoencoder(TransformerMixin, BaseEstimator):
         self.history_ = []
         self.n_steps_ = 0
         used = 0
+        steps = FiniteSteps(optimizer)
         with sample_progress(budget, "autoencoder", self.verbose) as progress:
             while used < budget:
                 start = time.perf_counter()
@@ -277,14 +284,25 @@ class MNISTAutoencoder(TransformerMixin, BaseEstimator):
                 order = order.to(pixels.device)
                 total = 0.0
                 seen = 0
-                for batch in order.split(int(self.batch_size)):
+                for step, batch in enumerate(order.split(int(self.batch_size)), start=1):
                     target = pixels[batch]
                     loss = nn.functional.mse_loss(module.reconstruct(target), target)
                     optimizer.zero_grad()
                     loss.backward()
-                    optimizer.step()
+                    batch_loss = loss.item()
+                    became = steps.step(batch_loss)
+                    if became is not None:
+                        self._keep(module, pixels)
+                        raise TrainingDivergedError(
+                            f"autoencoder training diverged at epoch {len(self.history_) + 1}, "
+                            f"step {step}: {became} became NaN or infinite; the autoencoder "
+                            "keeps the last weights whose loss was finite (try a smaller "
+                            "learning_rate)",
+                            epoch=len(self.history_) + 1,
+                            step=step,
+                        )
                     self.n_steps_ += 1
-                    total += loss.item() * len(batch)
+                    total += batch_loss * len(batch)
                     seen += len(batch)
                     progress.set_postfix(
                         {
@@ -303,6 +321,9 @@ class MNISTAutoencoder(TransformerMixin, BaseEstimator):
                         "seconds": time.perf_counter() - start,
                     }
                 )
+        self._keep(module, pixels)
+
+    def _keep(self, module: _AutoencoderModule, pixels: torch.Tensor) -> None:
         module.set_code_range(pixels)
         self.module_ = module.eval()
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
+import os
 import re
 import warnings
 from numbers import Integral, Real
@@ -14,9 +14,18 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from qmnist_qiskit.autoencoder import MNISTAutoencoder
+from qmnist_qiskit.checkpoints import (
+    CHECKPOINT_FILE,
+    CHECKPOINT_FORMAT,
+    Checkpoint,
+    data_fingerprint,
+    read_checkpoint,
+    restore_training,
+    write_checkpoint,
+)
 from qmnist_qiskit.circuits import (
     ENTANGLEMENTS,
     PRESETS,
@@ -25,8 +34,14 @@ from qmnist_qiskit.circuits import (
     input_scale_mask,
     preset_circuit,
 )
-from qmnist_qiskit.classifier_state import export_state, import_state, load_weights, state_params
-from qmnist_qiskit.cost import TrainingCost, training_cost
+from qmnist_qiskit.classifier_state import (
+    export_state,
+    import_state,
+    load_weights,
+    savable_params,
+    state_params,
+)
+from qmnist_qiskit.codecs import stored_layout
 from qmnist_qiskit.encoders import (
     ENCODER_NAMES,
     check_angle_range,
@@ -41,7 +56,8 @@ from qmnist_qiskit.engines import (
     make_qnn,
     require_engine,
 )
-from qmnist_qiskit.engines.registry import engine_record
+from qmnist_qiskit.exceptions import QMNISTError, TrainingDivergedError, TrainingStoppedError
+from qmnist_qiskit.files import check_writable
 from qmnist_qiskit.model import QuantumClassifierModule, initial_weights
 from qmnist_qiskit.parallel import Ranks, current_ranks
 from qmnist_qiskit.parameters import (
@@ -59,6 +75,7 @@ from qmnist_qiskit.persistence import (
     MODEL_FORMAT,
     FieldError,
     inconsistent_file,
+    json_field,
     read_state,
     write_state,
 )
@@ -68,6 +85,7 @@ from qmnist_qiskit.training import (
     LR_SCHEDULES,
     OPTIMIZERS,
     EarlyStopping,
+    Position,
     check_optimizer_arguments,
     make_optimizer,
     make_scheduler,
@@ -93,6 +111,8 @@ _FITTED = ["module_", "encoder_", "classes_"]
 _STATE = ["encoder_", "module_", "classes_", "n_features_in_", "circuit_", "fine_tune_", "history_"]
 
 
+# Parameters that change how a fit runs, not what it computes: a resumed fit may differ in them.
+_OPERATIONAL = frozenset({"verbose", "n_threads", "checkpoint", "checkpoint_every", "resume"})
 _ROUTED = re.compile(r"optimizer__[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -218,12 +238,25 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         Progress bars when positive: the autoencoder's, then one over all the training
         batches (samples per second, time left, the epoch, its running loss and accuracy).
         ``0`` writes nothing.
-    max_shots : int or None
-        Budget: :meth:`fit` and :meth:`partial_fit` refuse, before any work (before the
-        encoder trains), a run whose shots (:meth:`estimate_cost`) would exceed it, with a
-        :class:`~qmnist_qiskit.cost.BudgetExceededError` giving the figures.
-    max_qpu_seconds : float or None
-        Budget on the estimated QPU seconds, refused the same way.
+    checkpoint : str, path or None
+        A directory where :meth:`fit` keeps a checkpoint (``checkpoint.safetensors``,
+        replaced atomically) every ``checkpoint_every`` mini-batches, at the end of every
+        epoch and when training is stopped (Ctrl-C, SIGTERM, a failed job): the model with
+        its fitted encoder and history, the optimiser's and learning-rate schedule's state,
+        every random state, and the epoch and mini-batch reached. Checked like a model
+        file when read (checksum, every field; no code run). One directory per estimator:
+        leave it ``None`` in a grid search. ``partial_fit`` neither writes nor reads it.
+    checkpoint_every : int
+        Mini-batches between two checkpoints (epoch ends always write one).
+    resume : bool
+        :meth:`fit` continues from the checkpoint in ``checkpoint`` when there is one (else
+        starts afresh, so that one command serves a job's first start and its restarts):
+        on exact engines the result equals the uninterrupted fit's, weights and history
+        (``seconds`` aside). The checkpoint must come from a fit of the same parameters
+        (``verbose``, ``n_threads``, ``checkpoint``, ``checkpoint_every`` and ``resume``
+        aside) on the same data; anything else is refused before training. A checkpoint
+        of a finished fit gives that fit's model at once. A parameter, like
+        ``warm_start``, because scikit-learn's ``fit`` takes data only.
     **optimizer_arguments
         ``optimizer__NAME=value``: arguments of the optimiser (see ``optimizer``).
 
@@ -257,7 +290,10 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
     n_iter_ : int
         Epochs trained.
     interrupted_ : bool
-        Whether the last fit was stopped with Ctrl-C.
+        Whether the last fit was stopped before its end: by Ctrl-C or SIGTERM (``fit``
+        returns), or by a failed job or a divergence (``fit`` raises
+        :class:`~qmnist_qiskit.exceptions.TrainingStoppedError` naming the epoch and step,
+        after keeping the model as of the last good step).
 
     Examples
     --------
@@ -316,8 +352,9 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         ],
         "n_threads": [Interval(Integral, 1, None), NONE],
         "verbose": [Interval(Integral, 0, None), BOOLEAN],
-        "max_shots": [Interval(Integral, 1, None), NONE],
-        "max_qpu_seconds": [Interval(Real, 0, None, closed="neither"), NONE],
+        "checkpoint": [NONE, Instance((str, os.PathLike), "a directory path")],
+        "checkpoint_every": [Interval(Integral, 1, None)],
+        "resume": [BOOLEAN],
     }
 
     def __init__(
@@ -348,8 +385,9 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         random_state=None,
         n_threads: int | None = 1,
         verbose: int = 0,
-        max_shots: int | None = None,
-        max_qpu_seconds: float | None = None,
+        checkpoint: str | os.PathLike | None = None,
+        checkpoint_every: int = 100,
+        resume: bool = False,
         **optimizer_arguments,
     ) -> None:
         self.encoder = encoder
@@ -377,8 +415,9 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.n_threads = n_threads
         self.verbose = verbose
-        self.max_shots = max_shots
-        self.max_qpu_seconds = max_qpu_seconds
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
+        self.resume = resume
         # Kept as given, apart from the attributes (so no name can shadow a method), and
         # checked in fit, as scikit-learn asks of __init__; get_params returns them, so clone
         # keeps them (a misspelt name is refused by the clone's fit too).
@@ -449,81 +488,6 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         if self.max_samples is None:
             return int(self.epochs)
         return max(1, min(int(self.epochs), int(self.max_samples) // max(1, n_samples)))
-
-    def _training_cost(self, X: np.ndarray, epochs: int | None, *, reset: bool) -> TrainingCost:
-        """What training on ``X`` for ``epochs`` (``None``: as ``fit``) would send."""
-        n_features = self._circuit_features(X) if reset or not hasattr(self, "circuit_") else None
-        if n_features is not None:
-            spec = self._circuit(n_features)
-        elif hasattr(self, "circuit_"):
-            spec = self.circuit_
-        else:
-            raise ValueError(
-                "with a transformer encoder the circuit's inputs are known once the encoder is "
-                "fitted: fit first, or give a CircuitSpec ansatz"
-            )
-        n_samples = len(X)
-        epochs = self._epochs(n_samples) if epochs is None else int(epochs)
-        n_validation = 0
-        if self.early_stopping and epochs > 1:
-            n_validation = math.ceil(n_samples * float(self.validation_fraction))
-        fine_tune = (
-            self._resolve_fine_tune(n_samples) if reset else bool(getattr(self, "fine_tune_", 0))
-        )
-        view = engine_record(self.engine).device_view(
-            self._engine_config, spec.circuit, list(spec.observables)
-        )
-        differentiated = [*spec.weight_params]
-        if fine_tune:
-            differentiated = [*spec.input_params, *differentiated]
-        return training_cost(
-            view.circuit,
-            view.observables,
-            differentiated,
-            n_train=n_samples - n_validation,
-            batch_size=int(self.batch_size),
-            epochs=epochs,
-            shots=view.shots,
-            backend=view.backend,
-            gradient=view.gradient,
-            spsa_batch_size=view.spsa_batch_size,
-            n_validation=n_validation,
-        )
-
-    def estimate_cost(self, X, *, epochs: int | None = None) -> TrainingCost:
-        """What :meth:`fit` on ``X`` would send to the engine, before anything is sent:
-        PUBs, circuits, parameter sets and shots per epoch and in all, and the estimated QPU
-        seconds from the backend's ``Target``, for parameter shift and for SPSA
-        (:mod:`qmnist_qiskit.cost` has the formulas). Runs no job and fits nothing.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            The training data ``fit`` would get.
-        epochs : int, optional
-            Epochs to count (default: as many as ``fit`` makes on ``X``).
-
-        Returns
-        -------
-        TrainingCost
-            ``.table()`` prints it; ``.total`` is the run's cost with its gradient.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from qiskit.primitives import StatevectorEstimator
-        >>> clf = QuantumMNISTClassifier(encoder=None, n_qubits=3, ansatz="seed", epochs=2,
-        ...     batch_size=4, engine="estimator",
-        ...     engine_options={"estimator": StatevectorEstimator(), "shots": 100})
-        >>> cost = clf.estimate_cost(np.zeros((10, 3)))
-        >>> cost.total.pubs, cost.total.shots
-        (6, 26000)
-        """
-        from sklearn.utils import check_array
-
-        self._check_params()
-        X = check_array(X, dtype=np.float64)
-        return self._training_cost(X, epochs, reset=True)
 
     def _engine_options(self):
         """The parsed engine options, with a warning when they make training noisy."""
@@ -622,6 +586,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
                 n_threads=self.n_threads,
                 verbose=self.verbose,
             ).fit(X)
+            encoder = stored_layout(encoder)
         self.encoder_ = encoder if ranks is None else ranks.broadcast_object(encoder)
         features = np.asarray(self.encoder_.transform(X), dtype=np.float64)
         if spec is None or len(spec.input_params) != features.shape[1]:
@@ -711,15 +676,72 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         """:meth:`_fit_steps`, all or nothing: when it raises, the fitted attributes are
         those from before the call (a failed refit keeps the previous model, not a mix of a new
         encoder and old weights; a failed first fit leaves an unfitted estimator). Ctrl-C in
-        training is not a failure: the loop stops and the model trained so far stays."""
+        training is not a failure: the loop stops and the model trained so far stays. Nor is
+        a failed job or a divergence: the model as of the last good step stays, then their
+        :class:`~qmnist_qiskit.exceptions.TrainingStoppedError` is raised."""
         before = {name: value for name, value in vars(self).items() if _is_fitted_name(name)}
         try:
-            return self._fit_steps(X, y, reset=reset, **how)
+            stopped = self._fit_steps(X, y, reset=reset, **how)
         except BaseException:
             for name in [name for name in vars(self) if _is_fitted_name(name)]:
                 delattr(self, name)
             vars(self).update(before)
             raise
+        if stopped is not None:
+            if isinstance(stopped, TrainingDivergedError):
+                # Its state may hold the diverged step: the next fit makes a fresh one.
+                vars(self).pop("optimizer_", None)
+            raise stopped
+        return self
+
+    def _checkpoint_directory(self) -> Path:
+        """The checkpoint directory, created, with a checkpoint writable in it; the
+        parameters checked savable (a checkpoint holds the model as a model file does)."""
+        savable_params(self.get_params(deep=False), "identity")
+        if not (self.encoder is None or isinstance(self.encoder, str | MNISTAutoencoder)):
+            raise ValueError(
+                "checkpoint needs a built-in encoder ('autoencoder', 'pca' or None): a "
+                f"{type(self.encoder).__name__} cannot be saved as tensors and JSON"
+            )
+        directory = Path(self.checkpoint)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise QMNISTError(f"cannot create the checkpoint directory {directory}: {exc}") from exc
+        check_writable(directory / CHECKPOINT_FILE)
+        return directory
+
+    def _resume_from(self, saved, directory: Path, fingerprint: str) -> dict:
+        """Make this estimator the checkpoint's model, once its parameters and data are
+        this fit's; the checkpoint's training part."""
+        model_fields, model_tensors, training, _ = saved
+        path = directory / CHECKPOINT_FILE
+        with inconsistent_file(path, CHECKPOINT_FORMAT):
+            fit = training.get("fit")
+            if not isinstance(fit, dict):
+                raise FieldError("field 'training.fit' must be an object")
+            mine = savable_params(self.get_params(deep=False), "identity")
+            kept = json_field(model_fields, "params", dict)
+            differ = sorted(
+                name
+                for name in set(mine) | set(kept)
+                if name not in _OPERATIONAL and mine.get(name) != kept.get(name)
+            )
+            if differ:
+                raise ValueError(
+                    f"{path}: the checkpoint was written by a fit with other parameters ("
+                    + ", ".join(f"{n}={kept.get(n)!r}, here {mine.get(n)!r}" for n in differ)
+                    + "): resume with the same parameters, or use another checkpoint directory"
+                )
+            if fit.get("data") != fingerprint:
+                raise ValueError(
+                    f"{path}: the checkpoint was written by a fit on other training data: "
+                    "resume on the same data, or use another checkpoint directory"
+                )
+            if not isinstance(fit.get("seed"), int) or isinstance(fit.get("seed"), bool):
+                raise FieldError("field 'training.fit': seed must be an integer")
+            self.set_state(model_fields, model_tensors)
+        return fit
 
     def _fit_steps(
         self,
@@ -731,21 +753,32 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         classes=None,
         lr_schedule: str = "constant",
     ) -> QuantumMNISTClassifier:
-        """Train for ``epochs`` passes (``None``: as many as ``fit`` makes on this data)."""
+        """Train for ``epochs`` passes (``None``: as many as ``fit`` makes on this data).
+        Returns the :class:`TrainingStoppedError` that stopped training, if one did."""
         self._check_params()
         X, y = validate_data(self, X, y, reset=reset, dtype=np.float64)
         self._check_input_range(X)
-        if self.max_shots is not None or self.max_qpu_seconds is not None:
-            cost = self._training_cost(X, epochs, reset=reset)
-            cost.check_budget(self.max_shots, self.max_qpu_seconds)
         check_classification_targets(y)
         ranks = current_ranks()
+        # Checkpoints are fit's (epochs None): partial_fit neither writes nor reads them.
+        directory = None
+        if epochs is None and self.checkpoint is not None:
+            directory = self._checkpoint_directory()
+        saved = fingerprint = fit = None
+        if directory is not None:
+            fingerprint = data_fingerprint(X, y)
+            if self.resume and reset:
+                saved = read_checkpoint(directory)
         seed = seed_from(self.random_state)
         if ranks is not None:
             # One seed for all ranks (random_state=None draws one per process): the same
             # shuffling, hence the same global mini-batches, everywhere.
             seed = ranks.broadcast_object(seed)
-        if reset:
+        if saved is not None:
+            fit = self._resume_from(saved, directory, fingerprint)
+            seed = fit["seed"]
+            inputs = self._module_inputs(X)
+        elif reset:
             self.classes_ = np.unique(y if classes is None else classes)
             if len(self.classes_) < 2:
                 raise ValueError(
@@ -761,6 +794,11 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         targets = self._encode_targets(y)
         if epochs is None:
             epochs = self._epochs(len(targets))
+        if fit is not None and fit.get("epochs") != epochs:
+            raise QMNISTError(
+                f"{directory / CHECKPOINT_FILE}: inconsistent checkpoint: field 'training.fit': "
+                f"epochs={fit.get('epochs')!r}, this fit makes {epochs}"
+            )
         generator = torch.Generator().manual_seed(seed + 2 + self.n_iter_)
         stopper = None
         if self.early_stopping and epochs > 1:
@@ -781,30 +819,69 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
             self.optimizer_,
             epochs * math.ceil(len(targets) / int(self.batch_size)),
         )
-        completed = run_epochs(
-            self.module_,
-            self.optimizer_,
-            inputs,
-            targets,
-            epochs=epochs,
-            batch_size=int(self.batch_size),
-            generator=generator,
-            history=self.history_,
-            early_stopping=stopper,
-            scheduler=scheduler,
-            verbose=self.verbose if ranks is None or ranks.is_main else 0,
-            ranks=ranks,
-        )
+        position = write = None
+        if saved is not None:
+            with inconsistent_file(directory / CHECKPOINT_FILE, CHECKPOINT_FORMAT):
+                position = restore_training(
+                    saved[2],
+                    saved[3],
+                    optimizer=self.optimizer_,
+                    scheduler=scheduler,
+                    module=self.module_,
+                    early_stopping=stopper,
+                )
+        if directory is not None and (ranks is None or ranks.is_main):
+            about = {"seed": seed, "epochs": epochs, "data": fingerprint}
+            self.get_state()  # what cannot be saved fails here, before training
+
+            def write(at: Position) -> None:
+                checkpoint = Checkpoint(at, self.optimizer_, scheduler, stopper, about)
+                write_checkpoint(directory, *self.get_state(), checkpoint)
+
+        stopped = None
+        try:
+            completed = run_epochs(
+                self.module_,
+                self.optimizer_,
+                inputs,
+                targets,
+                epochs=epochs,
+                batch_size=int(self.batch_size),
+                generator=generator,
+                history=self.history_,
+                early_stopping=stopper,
+                scheduler=scheduler,
+                verbose=self.verbose if ranks is None or ranks.is_main else 0,
+                ranks=ranks,
+                position=position,
+                checkpoint=write,
+                checkpoint_every=int(self.checkpoint_every),
+            )
+        except TrainingStoppedError as exc:
+            completed, stopped = False, exc
         self.n_iter_ = len(self.history_)
         self.interrupted_ = not completed
-        return self
+        return stopped
 
     def fit(self, X, y) -> QuantumMNISTClassifier:
         """Fit the encoder, then train the circuit for ``epochs`` epochs.
 
         With ``warm_start=True`` and a previous fit, training continues from the current
-        weights (the encoder is kept as it is). Ctrl-C stops training and leaves a usable
-        model (``interrupted_`` is then True).
+        weights (the encoder is kept as it is). Ctrl-C (and SIGTERM under the ``qmnist``
+        command) stops training and leaves a usable model (``interrupted_`` is then True).
+        With ``checkpoint``, checkpoints are written as training goes; with ``resume``, a
+        fit goes on from the last one.
+
+        Raises
+        ------
+        TrainingStoppedError
+            A job failed for good (:class:`~qmnist_qiskit.exceptions.JobFailedError`):
+            training stopped, the model keeps the weights of its last completed step (and
+            the checkpoint is written). The message names the epoch, the step and the error.
+        TrainingDivergedError
+            The loss, a gradient or the weights became NaN or infinite: training stopped,
+            the model keeps the last weights whose loss was finite. The message names the epoch
+            and step.
 
         Inside a ``torch.distributed`` process group of two or more processes (``torchrun``,
         or the caller's ``init_process_group``), every process calls ``fit`` on the same
@@ -850,40 +927,6 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         """The class with the highest score."""
         logits = self._logits(X)
         return self.classes_[np.argmax(logits, axis=1)]
-
-    def _check_known_labels(self, y) -> None:
-        """ValueError for labels of ``y`` that are not among ``classes_``: the model can never
-        predict them, so a score with them would be wrong in silence (and labels of another
-        type, strings against numbers, used to fail only after predicting)."""
-        y = np.asarray(y)
-        if y.ndim != 1:
-            return
-        known = set(self.classes_.tolist())
-        unseen = [label for label in dict.fromkeys(y.tolist()) if label not in known]
-        with contextlib.suppress(TypeError):
-            unseen.sort()
-        if unseen:
-            shown = ", ".join(repr(label) for label in unseen[:10])
-            more = f" and {len(unseen) - 10:,} more" if len(unseen) > 10 else ""
-            classes = ", ".join(repr(label) for label in self.classes_.tolist()[:10])
-            classes += ", ..." if len(self.classes_) > 10 else ""
-            raise ValueError(
-                f"y has labels the model was not fitted on: {shown}{more} (its classes_ are "
-                f"{classes}); score it on data of the classes it was fitted on"
-            )
-
-    def score(self, X, y, sample_weight=None) -> float:
-        """Mean accuracy on ``(X, y)``, as :class:`~sklearn.base.ClassifierMixin` computes it.
-
-        Checked before anything runs: the model is fitted, ``X`` and ``y`` have the same
-        length, ``X`` has the fitted feature count, and every label of ``y`` is one of
-        ``classes_`` (each a ``ValueError``, or ``NotFittedError``).
-        """
-        check_is_fitted(self, _FITTED)
-        check_consistent_length(X, y, sample_weight)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        self._check_known_labels(y)
-        return super().score(X, y, sample_weight=sample_weight)
 
     # -- state and persistence (the estimator lists its state; the file format is generic) -
     def get_state(self) -> tuple[dict[str, str], dict[str, torch.Tensor]]:

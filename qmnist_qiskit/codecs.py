@@ -237,6 +237,16 @@ def codec_for(encoder) -> EncoderCodec:
     )
 
 
+def stored_layout(encoder):
+    """``encoder``, its arrays laid out as :meth:`EncoderCodec.decode` lays them out (a
+    fitted PCA's basis is a strided view; a restored one is contiguous), so that a saved and
+    restored encoder computes bit for bit what the fitted one does: what makes a resumed fit
+    equal an uninterrupted one. Encoders no codec stores are returned as they are."""
+    if PCACodec().handles(encoder):
+        encoder[0].components_ = np.ascontiguousarray(encoder[0].components_)
+    return encoder
+
+
 def codec_named(kind) -> EncoderCodec:
     """The codec of ``kind`` (``"identity"``, ``"autoencoder"``, ``"pca"``), or
     :class:`ValueError` naming the kinds."""

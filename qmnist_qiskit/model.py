@@ -73,6 +73,12 @@ class QuantumClassifierModule(nn.Module):
 
     def expectations(self, inputs: torch.Tensor) -> torch.Tensor:
         features = inputs if self.encoder is None else self.encoder(inputs.float())
+        if self.encoder is not None and not bool(torch.isfinite(features).all()):
+            # A fine-tuned encoder that diverged: NaN scores, which training reports as a
+            # divergence (the engines refuse non-finite angles).
+            return torch.full(
+                (len(inputs), *self.qnn.output_shape), math.nan, dtype=self.weights.dtype
+            )
         return qnn_torch_forward(self.qnn, features.to(self.weights.dtype), self.weights)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:

@@ -1,22 +1,30 @@
 """Mini-batch training of a classifier module with softmax cross-entropy.
 
 One epoch loop serves ``fit`` and ``partial_fit``; it records per-epoch history, keeps
-the best weights under early stopping, shows progress per mini-batch, and stops cleanly
-on Ctrl-C.
+the best weights under early stopping, shows progress per mini-batch, and stops cleanly:
+on Ctrl-C or SIGTERM (the model keeps its last completed step), on a job that failed for
+good (:class:`~qmnist_qiskit.exceptions.JobFailedError`) and on a loss, gradient or weight
+that is no longer finite (the model keeps the last weights whose loss was finite). It can
+start from a :class:`Position` (a checkpoint's) and hands its position to a checkpoint
+writer every so many steps, at every epoch's end and when it is stopped.
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
+import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from qmnist_qiskit.exceptions import JobFailedError, TrainingDivergedError, TrainingStoppedError
+from qmnist_qiskit.interrupts import held, stop_on_signals
 from qmnist_qiskit.parallel import Ranks
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop}
@@ -204,18 +212,17 @@ def _step(
     batch: torch.Tensor,
     ranks: Ranks | None,
 ) -> tuple[float, int]:
-    """One optimiser step on a global mini-batch; its summed loss and correct predictions."""
+    """Forward and backward on a global mini-batch, gradients ready for the optimiser's step
+    (all-reduced over ``ranks``); its summed loss and correct predictions."""
+    optimizer.zero_grad()
     if ranks is None:
         logits = module(inputs[batch])
         loss = nn.functional.cross_entropy(logits, targets[batch])
-        optimizer.zero_grad()
         loss.backward()
-        optimizer.step()
         return loss.item() * len(batch), int(
             (logits.detach().argmax(dim=1) == targets[batch]).sum()
         )
     part = ranks.shard(batch)
-    optimizer.zero_grad()
     loss_sum, correct = 0.0, 0
     if len(part):
         logits = module(inputs[part])
@@ -226,8 +233,77 @@ def _step(
         correct = int((logits.detach().argmax(dim=1) == targets[part]).sum())
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
     loss_sum, correct = ranks.all_reduce_gradients(parameters, loss_sum, correct)
-    optimizer.step()
     return loss_sum, round(correct)
+
+
+def _all_finite(tensors) -> bool:
+    checks = [torch.isfinite(t).all() for t in tensors if t is not None]
+    return not checks or bool(torch.stack(checks).all())
+
+
+class FiniteSteps:
+    """An optimiser's steps, taken only while the loss, the gradients and the weights stay
+    finite. :meth:`step` returns what became NaN or infinite (``"the loss"``, ``"a
+    gradient"``, ``"the weights"``), or None when the step was taken; when something did,
+    the weights are put back to the last ones whose loss was finite (weights that are
+    finite but already give a NaN loss are not kept). The optimiser's own state is then
+    that of the last step taken: make a new one before training further.
+
+    Examples
+    --------
+    >>> weight = torch.ones(1, requires_grad=True)
+    >>> steps = FiniteSteps(torch.optim.SGD([weight], lr=1e30))
+    >>> weight.grad = torch.full((1,), -10.0)
+    >>> steps.step(loss=1.0), weight.item() > 1e30
+    (None, True)
+    >>> steps.step(loss=float("inf")), weight.item()
+    ('the loss', 1.0)
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
+        self.optimizer = optimizer
+        self._parameters = [p for group in optimizer.param_groups for p in group["params"]]
+        self._last_finite: list[torch.Tensor] | None = None
+
+    def _put_back(self) -> None:
+        if self._last_finite is not None:
+            with torch.no_grad():
+                for parameter, value in zip(self._parameters, self._last_finite, strict=True):
+                    parameter.copy_(value)
+
+    def step(self, loss: float) -> str | None:
+        """The optimiser's step for gradients of ``loss`` (already back-propagated)."""
+        if not math.isfinite(loss):
+            self._put_back()
+            return "the loss"
+        # These weights gave a finite loss: the ones to keep if anything below is not finite.
+        self._last_finite = [p.detach().clone() for p in self._parameters]
+        if not _all_finite(p.grad for p in self._parameters):
+            return "a gradient"
+        self.optimizer.step()
+        if _all_finite(self._parameters):
+            return None
+        self._put_back()
+        return "the weights"
+
+
+@dataclass
+class Position:
+    """Where a fit stands, as a checkpoint records it: ``epoch`` epochs of this fit done,
+    ``batch`` mini-batches of the next one done (its summed ``loss`` and ``correct``
+    predictions so far, ``seconds`` spent on it), and ``epoch_rng``, the shuffling
+    generator's state when that epoch began (its order is drawn again from it)."""
+
+    epoch: int = 0
+    batch: int = 0
+    loss: float = 0.0
+    correct: int = 0
+    seconds: float = 0.0
+    epoch_rng: torch.Tensor | None = None
+
+    def step(self, batches_per_epoch: int) -> int:
+        """Optimiser steps of this fit done."""
+        return self.epoch * batches_per_epoch + self.batch
 
 
 def run_epochs(
@@ -244,6 +320,9 @@ def run_epochs(
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     verbose: int = 0,
     ranks: Ranks | None = None,
+    position: Position | None = None,
+    checkpoint: Callable[[Position], None] | None = None,
+    checkpoint_every: int | None = None,
 ) -> bool:
     """Train for up to ``epochs`` epochs, appending one dict per epoch to ``history``.
 
@@ -251,9 +330,23 @@ def run_epochs(
     ``accuracy`` (on the batches as they were seen), ``seconds`` and, with early
     stopping, ``val_loss`` and ``val_accuracy``. ``scheduler`` (if any) steps after every
     optimiser step. With ``verbose > 0`` a bar counts the samples of all epochs (rate and
-    ETA) and shows the epoch, its running loss and accuracy. Returns ``False`` when
-    interrupted with Ctrl-C: the module then keeps the weights of its last completed step
-    (or, with early stopping, its best ones).
+    ETA) and shows the epoch, its running loss and accuracy.
+
+    Returns ``False`` when interrupted with Ctrl-C (or SIGTERM, see
+    :mod:`qmnist_qiskit.interrupts`): the module then keeps the weights of its last
+    completed step (or, with early stopping, its best ones); the update of a step (weights,
+    optimiser, schedule, position) is never cut in two. A
+    :class:`~qmnist_qiskit.exceptions.JobFailedError` from the engine stops training the
+    same way and raises :class:`~qmnist_qiskit.exceptions.TrainingStoppedError`; a loss,
+    gradient or weight that is no longer finite raises
+    :class:`~qmnist_qiskit.exceptions.TrainingDivergedError`, the weights being those of the
+    last finite loss (see :class:`FiniteSteps`). Both name the epoch and the step.
+
+    ``position`` (a checkpoint's) resumes a fit part-way: ``history`` and the module,
+    optimiser, schedule and ``early_stopping`` must then be as they were at that position.
+    ``checkpoint`` is called with the current position every ``checkpoint_every`` optimiser
+    steps, at the end of every epoch, and when Ctrl-C or a failed job stops training (not
+    after a divergence: the last checkpoint is then the last finite one).
 
     With ``ranks`` (a ``torch.distributed`` group, see :mod:`qmnist_qiskit.parallel`), every
     process passes the same ``inputs``, ``targets`` and seeded ``generator``, so all draw the
@@ -261,52 +354,105 @@ def run_epochs(
     are summed, each scaled by its share of the batch, and every rank takes the same step.
     The history holds the whole batches' loss and accuracy on every rank.
     """
+    position = Position() if position is None else position
+    n_batches = math.ceil(len(inputs) / batch_size)
     progress = sample_progress(epochs * len(inputs), "training", verbose)
+    done = min(position.epoch * len(inputs) + position.batch * batch_size, progress.total)
+    if done:
+        progress.update(done)
+    started = time.perf_counter() - position.seconds
+
+    def save() -> None:
+        if checkpoint is not None:
+            position.seconds = time.perf_counter() - started
+            checkpoint(position)
+
+    steps = FiniteSteps(optimizer)
     completed = True
     try:
-        for epoch in range(1, epochs + 1):
-            start = time.perf_counter()
-            order = torch.randperm(len(inputs), generator=generator)
-            total_loss = 0.0
-            correct = 0
-            seen = 0
-            for batch in order.split(batch_size):
-                batch_loss, batch_correct = _step(module, optimizer, inputs, targets, batch, ranks)
-                if scheduler is not None:
-                    scheduler.step()
-                total_loss += batch_loss
-                correct += batch_correct
-                seen += len(batch)
-                # Without a refresh here the bar redraws at tqdm's own pace, not per batch.
-                progress.set_postfix(
-                    {
-                        "epoch": f"{epoch}/{epochs}",
-                        "loss": f"{total_loss / seen:.4f}",
-                        "acc": f"{correct / seen:.3f}",
-                    },
-                    refresh=False,
-                )
-                progress.update(len(batch))
-            record = {
-                "epoch": len(history) + 1,
-                "loss": total_loss / len(inputs),
-                "accuracy": correct / len(inputs),
-            }
-            if early_stopping is not None:
-                val_loss, val_accuracy = evaluate(
-                    module, early_stopping.inputs, early_stopping.targets
-                )
-                if ranks is not None:
-                    # Rank 0's figures everywhere, so that every rank stops at the same epoch.
-                    val_loss, val_accuracy = ranks.broadcast_object((val_loss, val_accuracy))
-                record.update(val_loss=val_loss, val_accuracy=val_accuracy)
-                early_stopping.update(module, val_loss)
-            record["seconds"] = time.perf_counter() - start
-            history.append(record)
-            if early_stopping is not None and early_stopping.stopped:
-                break
+        with stop_on_signals(sigterm=False):
+            while position.epoch < epochs and not (early_stopping and early_stopping.stopped):
+                if position.epoch_rng is None:
+                    position.epoch_rng = generator.get_state()
+                else:
+                    generator.set_state(position.epoch_rng)
+                order = torch.randperm(len(inputs), generator=generator)
+                for index, batch in enumerate(order.split(batch_size)):
+                    if index < position.batch:
+                        continue
+                    try:
+                        batch_loss, batch_correct = _step(
+                            module, optimizer, inputs, targets, batch, ranks
+                        )
+                    except JobFailedError as exc:
+                        save()
+                        raise TrainingStoppedError(
+                            f"training stopped at epoch {position.epoch + 1}, step {index + 1} "
+                            f"of {n_batches}: {exc}; the model keeps the weights of its last "
+                            "completed step",
+                            epoch=position.epoch + 1,
+                            step=index + 1,
+                        ) from exc
+                    with held():
+                        became = steps.step(batch_loss)
+                        if became is not None:
+                            raise TrainingDivergedError(
+                                f"training diverged at epoch {position.epoch + 1}, step "
+                                f"{index + 1} of {n_batches}: {became} became NaN or infinite; "
+                                "the model keeps the last weights whose loss was finite (try "
+                                "a smaller learning_rate)",
+                                epoch=position.epoch + 1,
+                                step=index + 1,
+                            )
+                        if scheduler is not None:
+                            scheduler.step()
+                        position.loss += batch_loss
+                        position.correct += batch_correct
+                        position.batch = index + 1
+                    seen = min(position.batch * batch_size, len(inputs))
+                    # Without a refresh here the bar redraws at tqdm's own pace, not per batch.
+                    progress.set_postfix(
+                        {
+                            "epoch": f"{position.epoch + 1}/{epochs}",
+                            "loss": f"{position.loss / seen:.4f}",
+                            "acc": f"{position.correct / seen:.3f}",
+                        },
+                        refresh=False,
+                    )
+                    progress.update(len(batch))
+                    if (
+                        checkpoint_every
+                        and position.batch < n_batches
+                        and position.step(n_batches) % checkpoint_every == 0
+                    ):
+                        save()
+                with held():
+                    record = {
+                        "epoch": len(history) + 1,
+                        "loss": position.loss / len(inputs),
+                        "accuracy": position.correct / len(inputs),
+                    }
+                    if early_stopping is not None:
+                        val_loss, val_accuracy = evaluate(
+                            module, early_stopping.inputs, early_stopping.targets
+                        )
+                        if ranks is not None:
+                            # Rank 0's figures everywhere: every rank stops at the same epoch.
+                            val_loss, val_accuracy = ranks.broadcast_object(
+                                (val_loss, val_accuracy)
+                            )
+                        record.update(val_loss=val_loss, val_accuracy=val_accuracy)
+                        early_stopping.update(module, val_loss)
+                    record["seconds"] = time.perf_counter() - started
+                    history.append(record)
+                    started = time.perf_counter()
+                    position.epoch += 1
+                    position.batch, position.loss, position.correct = 0, 0.0, 0
+                    position.epoch_rng = generator.get_state()
+                save()
     except KeyboardInterrupt:
         completed = False
+        save()
         warnings.warn(
             f"training interrupted after {len(history)} epoch(s); the model keeps its "
             "current weights and can be used or trained further",
