@@ -36,7 +36,7 @@ from qiskit.circuit import ClassicalRegister, ParameterExpression, QuantumCircui
 from qiskit.providers import BackendV2
 from qiskit.quantum_info import SparsePauliOp
 from sklearn.base import clone
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from qmnist_qiskit.engines import make_qnn
 from qmnist_qiskit.engines.aer.estimator import build_simulator
@@ -101,10 +101,11 @@ def with_engine(classifier, engine: str, engine_options: dict | None = None):
 class NoiseReport:
     """Accuracy of one model on one device, exact, noisy and mitigated (see
     :func:`noisy_accuracy`). Accuracies are over ``n_images`` images; their standard errors
-    are binomial, ``sqrt(a (1 - a) / n_images)``. Expectation errors are the mean absolute
-    difference to the exact ``Z`` expectations. Seconds are this machine's wall-clock time
-    for the local simulation; ``qpu_seconds_per_image`` estimates a device's time from the
-    backend's instruction durations and repetition delay."""
+    are binomial, ``sqrt(a (1 - a) / n_images)``. Agreements are the share of images given the
+    exact model's class (a paired measure, steadier than accuracy on few images). Expectation
+    errors are the mean absolute difference to the exact ``Z`` expectations. Seconds are this
+    machine's wall-clock time for the local simulation; ``qpu_seconds_per_image`` estimates a
+    device's time from the backend's instruction durations and repetition delay."""
 
     backend: str
     path: str
@@ -114,6 +115,8 @@ class NoiseReport:
     exact_accuracy: float
     noisy_accuracy: float
     mitigated_accuracy: float | None
+    noisy_agreement: float
+    mitigated_agreement: float | None
     noisy_expectation_error: float
     mitigated_expectation_error: float | None
     seconds_per_image: float
@@ -141,6 +144,11 @@ class NoiseReport:
             if accuracy is None:
                 return f"{label:<30} not computed"
             deviation = "" if error is None else f"   mean |<Z> - exact| {error:.3f}"
+            if error is not None:
+                agreement = (
+                    self.noisy_agreement if label.startswith("noisy") else self.mitigated_agreement
+                )
+                deviation += f", same class as exact {agreement:.0%}"
             return f"{label:<30} {accuracy:.3f} ± {self.standard_error(accuracy):.3f}{deviation}"
 
         where = "qiskit-ibm-runtime SamplerV2, local mode" if self.path == "runtime" else "Aer"
@@ -322,7 +330,8 @@ def noisy_accuracy(
     ----------
     classifier : QuantumMNISTClassifier
         Fitted, on any engine; its circuit's observables must be sums of ``Z`` strings (the
-        presets' are). Its encoder, weights and readout are used as they are.
+        presets' are). Its encoder, weights and readout are used as they are; the exact
+        accuracy is computed on the statevector engine.
     X, y : array-like
         Images (pixels in ``[0, 1]``) and labels.
     backend : BackendV2 or str
@@ -358,15 +367,22 @@ def noisy_accuracy(
         raise ValueError(f"shots must be a positive integer, got {shots!r}")
     if isinstance(backend, str):
         backend = fake_backend(backend)
+    X = check_array(X, dtype=np.float64)
     y = np.asarray(y)
-    exact_predictions = classifier.predict(X)  # checks X as predict does
-    if len(y) != len(exact_predictions):
-        raise ValueError(f"X has {len(exact_predictions)} images but y has {len(y)} labels")
+    if X.shape[1] != classifier.n_features_in_:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but the classifier was fitted on "
+            f"{classifier.n_features_in_}"
+        )
+    if len(y) != len(X):
+        raise ValueError(f"X has {len(X)} images but y has {len(y)} labels")
     circuit, input_params, weight_params, observables = classifier.circuit_
     masks = _z_masks(observables)
-    features = _features(classifier, np.asarray(X, dtype=np.float64))
+    features = _features(classifier, X)
     weights = classifier.module_.weights.detach().cpu().numpy().astype(np.float64)
+    # exact on the statevector engine, whatever engine the classifier runs on
     exact = make_qnn(circuit, input_params, weight_params, observables).forward(features, weights)
+    exact_predictions = _predictions(classifier, exact)
 
     options = resolve_options(backend=backend, shots=shots, seed=seed)
     isa_circuit, _ = transpile_for_backend(circuit, observables, options)
@@ -392,10 +408,10 @@ def noisy_accuracy(
         mitigated = _expectations(_mitigate(system, counts, physical, shots), masks)
         mitigation_seconds = time.perf_counter() - start
 
-    def accuracy(expectations: np.ndarray | None) -> float | None:
+    def accuracy(expectations: np.ndarray | None, truth: np.ndarray) -> float | None:
         if expectations is None:
             return None
-        return float(np.mean(_predictions(classifier, expectations) == y))
+        return float(np.mean(_predictions(classifier, expectations) == truth))
 
     def error(expectations: np.ndarray | None) -> float | None:
         return None if expectations is None else float(np.mean(np.abs(expectations - exact)))
@@ -407,8 +423,10 @@ def noisy_accuracy(
         shots=shots,
         n_images=len(y),
         exact_accuracy=float(np.mean(exact_predictions == y)),
-        noisy_accuracy=accuracy(noisy),
-        mitigated_accuracy=accuracy(mitigated),
+        noisy_accuracy=accuracy(noisy, y),
+        mitigated_accuracy=accuracy(mitigated, y),
+        noisy_agreement=accuracy(noisy, exact_predictions),
+        mitigated_agreement=accuracy(mitigated, exact_predictions),
         noisy_expectation_error=error(noisy),
         mitigated_expectation_error=error(mitigated),
         seconds_per_image=seconds / len(y),
