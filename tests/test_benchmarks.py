@@ -8,6 +8,8 @@ from __future__ import annotations
 import ast
 import json
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -99,8 +101,6 @@ def test_write_results_records_commit_date_and_machine(results_io, tmp_path, mon
     data = json.loads((tmp_path / "example.json").read_text())
     assert data == {"value": 1, "run": run}
     assert run["command"] == "python benchmarks/bench_example.py --quick"
-    assert re.fullmatch(r"[0-9a-f]{40}", run["commit"])
-    assert isinstance(run["dirty"], bool)
     machine = run["machine"]
     assert machine["cpu_count"] >= 1 and machine["torch_threads"] >= 1
     assert machine["memory_gib"] > 0
@@ -108,13 +108,50 @@ def test_write_results_records_commit_date_and_machine(results_io, tmp_path, mon
     markdown = (tmp_path / "example.md").read_text()
     line = results_io.run_line(run)
     assert markdown == f"# Example\n\n| a |\n\n{line}\n"
-    assert f"commit `{run['commit'][:7]}`" in line
+    assert f"`{run['command']}`" in line
     assert f"{machine['cpu_count']} cores" in line and "qiskit " in line
 
     # Re-rendering keeps the recorded run, not this one.
     old = dict(run, commit="0" * 40, date="2026-01-01T00:00:00+00:00")
     assert results_io.write_results("example", {}, "# Again", directory=tmp_path, run=old) == old
     assert json.loads((tmp_path / "example.json").read_text())["run"] == old
+
+
+def _git(folder: Path, *arguments: str) -> str:
+    completed = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *arguments],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return completed.stdout.strip()
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_run_record_names_the_commit_and_whether_code_changed(results_io, tmp_path, monkeypatch):
+    monkeypatch.setattr(results_io, "ROOT", tmp_path)
+    assert results_io.run_record()["commit"] is None  # not a checkout: nothing to name
+    assert results_io.run_record()["dirty"] is None
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "benchmarks" / "results" / "old.md").write_text("old\n")
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-q", "-m", "first")
+    head = _git(tmp_path, "rev-parse", "HEAD")
+    assert results_io.run_record()["commit"] == head
+    assert results_io.run_record()["dirty"] is False
+    # Results being rewritten, or files git does not track, are not changed code.
+    (tmp_path / "benchmarks" / "results" / "old.md").write_text("new\n")
+    (tmp_path / "scratch.py").write_text("y = 2\n")
+    assert results_io.run_record()["dirty"] is False
+    (tmp_path / "code.py").write_text("x = 2\n")
+    record = results_io.run_record()
+    assert (record["commit"], record["dirty"]) == (head, True)
+    assert results_io.run_line(record).startswith(
+        f"Run: commit `{head[:7]}` (with uncommitted changes), "
+    )
 
 
 def test_run_line_without_a_known_commit_or_machine(results_io):
