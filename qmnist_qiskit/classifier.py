@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -14,7 +15,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
 from qmnist_qiskit.autoencoder import MNISTAutoencoder
 from qmnist_qiskit.checkpoints import (
@@ -42,6 +43,7 @@ from qmnist_qiskit.classifier_state import (
     state_params,
 )
 from qmnist_qiskit.codecs import stored_layout
+from qmnist_qiskit.cost import TrainingCost, training_cost
 from qmnist_qiskit.encoders import (
     ENCODER_NAMES,
     check_angle_range,
@@ -56,6 +58,7 @@ from qmnist_qiskit.engines import (
     make_qnn,
     require_engine,
 )
+from qmnist_qiskit.engines.registry import engine_record
 from qmnist_qiskit.exceptions import QMNISTError, TrainingDivergedError, TrainingStoppedError
 from qmnist_qiskit.files import check_writable
 from qmnist_qiskit.model import QuantumClassifierModule, initial_weights
@@ -257,6 +260,12 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         aside) on the same data; anything else is refused before training. A checkpoint
         of a finished fit gives that fit's model at once. A parameter, like
         ``warm_start``, because scikit-learn's ``fit`` takes data only.
+    max_shots : int or None
+        Budget: :meth:`fit` and :meth:`partial_fit` refuse, before any work (before the
+        encoder trains), a run whose shots (:meth:`estimate_cost`) would exceed it, with a
+        :class:`~qmnist_qiskit.cost.BudgetExceededError` giving the figures.
+    max_qpu_seconds : float or None
+        Budget on the estimated QPU seconds, refused the same way.
     **optimizer_arguments
         ``optimizer__NAME=value``: arguments of the optimiser (see ``optimizer``).
 
@@ -352,6 +361,8 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         ],
         "n_threads": [Interval(Integral, 1, None), NONE],
         "verbose": [Interval(Integral, 0, None), BOOLEAN],
+        "max_shots": [Interval(Integral, 1, None), NONE],
+        "max_qpu_seconds": [Interval(Real, 0, None, closed="neither"), NONE],
         "checkpoint": [NONE, Instance((str, os.PathLike), "a directory path")],
         "checkpoint_every": [Interval(Integral, 1, None)],
         "resume": [BOOLEAN],
@@ -385,6 +396,8 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         random_state=None,
         n_threads: int | None = 1,
         verbose: int = 0,
+        max_shots: int | None = None,
+        max_qpu_seconds: float | None = None,
         checkpoint: str | os.PathLike | None = None,
         checkpoint_every: int = 100,
         resume: bool = False,
@@ -415,6 +428,8 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.n_threads = n_threads
         self.verbose = verbose
+        self.max_shots = max_shots
+        self.max_qpu_seconds = max_qpu_seconds
         self.checkpoint = checkpoint
         self.checkpoint_every = checkpoint_every
         self.resume = resume
@@ -488,6 +503,81 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         if self.max_samples is None:
             return int(self.epochs)
         return max(1, min(int(self.epochs), int(self.max_samples) // max(1, n_samples)))
+
+    def _training_cost(self, X: np.ndarray, epochs: int | None, *, reset: bool) -> TrainingCost:
+        """What training on ``X`` for ``epochs`` (``None``: as ``fit``) would send."""
+        n_features = self._circuit_features(X) if reset or not hasattr(self, "circuit_") else None
+        if n_features is not None:
+            spec = self._circuit(n_features)
+        elif hasattr(self, "circuit_"):
+            spec = self.circuit_
+        else:
+            raise ValueError(
+                "with a transformer encoder the circuit's inputs are known once the encoder is "
+                "fitted: fit first, or give a CircuitSpec ansatz"
+            )
+        n_samples = len(X)
+        epochs = self._epochs(n_samples) if epochs is None else int(epochs)
+        n_validation = 0
+        if self.early_stopping and epochs > 1:
+            n_validation = math.ceil(n_samples * float(self.validation_fraction))
+        fine_tune = (
+            self._resolve_fine_tune(n_samples) if reset else bool(getattr(self, "fine_tune_", 0))
+        )
+        view = engine_record(self.engine).device_view(
+            self._engine_config, spec.circuit, list(spec.observables)
+        )
+        differentiated = [*spec.weight_params]
+        if fine_tune:
+            differentiated = [*spec.input_params, *differentiated]
+        return training_cost(
+            view.circuit,
+            view.observables,
+            differentiated,
+            n_train=n_samples - n_validation,
+            batch_size=int(self.batch_size),
+            epochs=epochs,
+            shots=view.shots,
+            backend=view.backend,
+            gradient=view.gradient,
+            spsa_batch_size=view.spsa_batch_size,
+            n_validation=n_validation,
+        )
+
+    def estimate_cost(self, X, *, epochs: int | None = None) -> TrainingCost:
+        """What :meth:`fit` on ``X`` would send to the engine, before anything is sent:
+        PUBs, circuits, parameter sets and shots per epoch and in all, and the estimated QPU
+        seconds from the backend's ``Target``, for parameter shift and for SPSA
+        (:mod:`qmnist_qiskit.cost` has the formulas). Runs no job and fits nothing.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The training data ``fit`` would get.
+        epochs : int, optional
+            Epochs to count (default: as many as ``fit`` makes on ``X``).
+
+        Returns
+        -------
+        TrainingCost
+            ``.table()`` prints it; ``.total`` is the run's cost with its gradient.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from qiskit.primitives import StatevectorEstimator
+        >>> clf = QuantumMNISTClassifier(encoder=None, n_qubits=3, ansatz="seed", epochs=2,
+        ...     batch_size=4, engine="estimator",
+        ...     engine_options={"estimator": StatevectorEstimator(), "shots": 100})
+        >>> cost = clf.estimate_cost(np.zeros((10, 3)))
+        >>> cost.total.pubs, cost.total.shots
+        (6, 26000)
+        """
+        from sklearn.utils import check_array
+
+        self._check_params()
+        X = check_array(X, dtype=np.float64)
+        return self._training_cost(X, epochs, reset=True)
 
     def _engine_options(self):
         """The parsed engine options, with a warning when they make training noisy."""
@@ -758,6 +848,9 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         self._check_params()
         X, y = validate_data(self, X, y, reset=reset, dtype=np.float64)
         self._check_input_range(X)
+        if self.max_shots is not None or self.max_qpu_seconds is not None:
+            cost = self._training_cost(X, epochs, reset=reset)
+            cost.check_budget(self.max_shots, self.max_qpu_seconds)
         check_classification_targets(y)
         ranks = current_ranks()
         # Checkpoints are fit's (epochs None): partial_fit neither writes nor reads them.
@@ -927,6 +1020,40 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         """The class with the highest score."""
         logits = self._logits(X)
         return self.classes_[np.argmax(logits, axis=1)]
+
+    def _check_known_labels(self, y) -> None:
+        """ValueError for labels of ``y`` that are not among ``classes_``: the model can never
+        predict them, so a score with them would be wrong in silence (and labels of another
+        type, strings against numbers, used to fail only after predicting)."""
+        y = np.asarray(y)
+        if y.ndim != 1:
+            return
+        known = set(self.classes_.tolist())
+        unseen = [label for label in dict.fromkeys(y.tolist()) if label not in known]
+        with contextlib.suppress(TypeError):
+            unseen.sort()
+        if unseen:
+            shown = ", ".join(repr(label) for label in unseen[:10])
+            more = f" and {len(unseen) - 10:,} more" if len(unseen) > 10 else ""
+            classes = ", ".join(repr(label) for label in self.classes_.tolist()[:10])
+            classes += ", ..." if len(self.classes_) > 10 else ""
+            raise ValueError(
+                f"y has labels the model was not fitted on: {shown}{more} (its classes_ are "
+                f"{classes}); score it on data of the classes it was fitted on"
+            )
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Mean accuracy on ``(X, y)``, as :class:`~sklearn.base.ClassifierMixin` computes it.
+
+        Checked before anything runs: the model is fitted, ``X`` and ``y`` have the same
+        length, ``X`` has the fitted feature count, and every label of ``y`` is one of
+        ``classes_`` (each a ``ValueError``, or ``NotFittedError``).
+        """
+        check_is_fitted(self, _FITTED)
+        check_consistent_length(X, y, sample_weight)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        self._check_known_labels(y)
+        return super().score(X, y, sample_weight=sample_weight)
 
     # -- state and persistence (the estimator lists its state; the file format is generic) -
     def get_state(self) -> tuple[dict[str, str], dict[str, torch.Tensor]]:

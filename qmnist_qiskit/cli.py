@@ -49,6 +49,7 @@ from qmnist_qiskit.engines.registry import VARIANT_NAMES
 from qmnist_qiskit.exceptions import QMNISTError, TrainingStoppedError
 from qmnist_qiskit.files import atomic_path, check_writable, ignore_file_size_signal, write_text
 from qmnist_qiskit.gradcheck import gradcheck
+from qmnist_qiskit.noise import PATHS, noisy_accuracy
 from qmnist_qiskit.output_lock import output_lock
 from qmnist_qiskit.persistence import MODEL_FILE
 from qmnist_qiskit.readout import READOUTS
@@ -326,6 +327,19 @@ def _add_estimator_options(parser: argparse.ArgumentParser, defaults: dict) -> N
     )
     engine.add_argument("--engine-seed", type=_seed, help="seed of the shot sampler")
     engine.add_argument(
+        "--backend",
+        help="run on this fake IBM backend (qiskit_ibm_runtime.fake_provider, e.g. fake_manila) "
+        "in local testing mode, through Runtime's EstimatorV2: engine 'estimator'",
+    )
+    engine.add_argument(
+        "--max-shots", type=_positive_int, help="refuse, before any work, a run taking more shots"
+    )
+    engine.add_argument(
+        "--max-qpu-seconds",
+        type=_positive_number,
+        help="refuse, before any work, a run whose estimated QPU time is longer",
+    )
+    engine.add_argument(
         "--device",
         help="engine device: cpu/cuda (statevector), CPU/GPU (aer), a PennyLane device name",
     )
@@ -362,6 +376,11 @@ def _load_subset(
 
 # -- the estimator ------------------------------------------------------------------------------
 def _engine_options(args: argparse.Namespace) -> dict:
+    if args.backend is not None:
+        from qmnist_qiskit.devices import device_engine_options
+
+        seed = {} if args.engine_seed is None else {"seed": args.engine_seed}
+        return device_engine_options(args.backend, shots=args.shots, **seed)
     options = {}
     if args.shots is not None:
         options["shots"] = args.shots
@@ -390,7 +409,7 @@ def _classifier(args: argparse.Namespace):
         ansatz=args.ansatz,
         entanglement=args.entanglement,
         readout=args.readout,
-        engine=args.engine,
+        engine="estimator" if args.backend is not None else args.engine,
         engine_options=_engine_options(args) or None,
         optimizer=args.optimizer,
         learning_rate=args.learning_rate,
@@ -403,6 +422,8 @@ def _classifier(args: argparse.Namespace):
         random_state=args.random_state,
         n_threads=_n_threads(args),
         verbose=0 if args.quiet else 1,
+        max_shots=args.max_shots,
+        max_qpu_seconds=args.max_qpu_seconds,
     )
     if getattr(args, "checkpoint", None) is not None:
         classifier.set_params(
@@ -470,6 +491,10 @@ def _train(args: argparse.Namespace) -> int:
     from qmnist_qiskit.parallel import process_group_from_env
 
     classifier = _classifier(args)
+    if args.dry_run:
+        X_train, _ = _load_subset(args, "train", args.n_train)
+        print(classifier.estimate_cost(X_train).table())
+        return 0
     _check_output_dir(args.output, TRAIN_OUTPUTS)
     # Under torchrun: every rank trains its share of each mini-batch, only rank 0 reports
     # (and holds the output directory: a second run there is refused at once).
@@ -597,12 +622,33 @@ def _model_path(path: Path) -> Path:
 def _evaluate(args: argparse.Namespace) -> int:
     from qmnist_qiskit.classifier import QuantumMNISTClassifier
 
+    backend = None
+    if args.backend is not None:
+        from qmnist_qiskit.noise import fake_backend
+
+        backend = fake_backend(args.backend)  # a misspelt name fails before any loading
+    elif args.shots is not None:
+        raise ValueError("--shots needs --backend: without a device, evaluation is exact")
     classifier = QuantumMNISTClassifier.load(_model_path(args.model))
     # This machine's --threads, not the one the model was trained with.
     classifier.set_params(n_threads=_n_threads(args))
     X, y = _load(args, args.subset)
-    accuracy = classifier.score(X, y)
-    print(f"{args.subset} accuracy on {len(X)} images: {accuracy:.4f}")
+    X, y = _stratified_subset(X, y, args.n_test, args.seed)
+    if backend is None:
+        accuracy = classifier.score(X, y)
+        print(f"{args.subset} accuracy on {len(X)} images: {accuracy:.4f}")
+        return 0
+    report = noisy_accuracy(
+        classifier,
+        X,
+        y,
+        backend,
+        shots=args.shots or _defaults_of(noisy_accuracy)["shots"],
+        path=args.path,
+        mitigation=args.mitigation,
+        seed=args.seed,
+    )
+    print(f"{args.subset} images: " + report.to_text())
     return 0
 
 
@@ -715,6 +761,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Ctrl-C stops training and saves the model as trained so far (exit status 130).",
     )
     _add_train_options(train, defaults)
+    train.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what training would send (PUBs, circuits, parameter sets, shots, estimated "
+        "QPU seconds) and stop: no job is sent, nothing is written",
+    )
     train.set_defaults(handler=_train)
 
     search = commands.add_parser(
@@ -759,6 +811,42 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("model", type=Path, help="model file or the output directory of train")
     evaluate.add_argument(
         "--subset", choices=("train", "test"), default="test", help="which images to score"
+    )
+    evaluate.add_argument(
+        "--n-test",
+        type=_positive_int,
+        help="score a stratified random subset of this many images (default: all)",
+    )
+    noisy = _defaults_of(noisy_accuracy)
+    evaluate.add_argument(
+        "--seed",
+        type=_seed,
+        default=noisy["seed"],
+        help="seed of the subset and, with --backend, of the layout, shots and calibration",
+    )
+    device = evaluate.add_argument_group("device (a fake IBM backend in local testing mode)")
+    device.add_argument(
+        "--backend",
+        help="fake backend name (qiskit_ibm_runtime.fake_provider, e.g. fake_manila): report "
+        "the exact, noisy and readout-mitigated accuracy and the cost per image",
+    )
+    device.add_argument(
+        "--shots",
+        type=_positive_int,
+        help=f"shots per image with --backend (default {noisy['shots']})",
+    )
+    device.add_argument(
+        "--path",
+        choices=PATHS,
+        default=noisy["path"],
+        help="who runs the noisy circuits: qiskit-ibm-runtime's SamplerV2 in local mode, or "
+        "the aer engine's simulator of the backend",
+    )
+    device.add_argument(
+        "--no-mitigation",
+        dest="mitigation",
+        action="store_false",
+        help="skip readout-error mitigation (M3, from the mthree package)",
     )
     _add_data_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
