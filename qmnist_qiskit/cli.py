@@ -662,6 +662,7 @@ def _gradcheck(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         shots=args.shots,
+        backend=args.backend,
     )
     print(report.to_text())
     if not report.ok:
@@ -879,6 +880,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_integer(2),
         default=checked["shots"],
         help="shots of the shot engines (at least 2: their standard errors need two samples)",
+    )
+    check.add_argument(
+        "--backend",
+        help="also check a fake IBM backend's path (qiskit_ibm_runtime.fake_provider, e.g. "
+        "fake_manila): Runtime's EstimatorV2 in local mode, the circuit transpiled to the "
+        "device, --shots shots, without the device's noise",
     )
     check.set_defaults(handler=_gradcheck)
 

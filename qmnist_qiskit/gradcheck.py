@@ -223,6 +223,34 @@ def _compare(
     )
 
 
+def device_variant(backend) -> EngineVariant:
+    """The row that checks a device's whole path (``--backend``): the estimator engine on
+    qiskit-ibm-runtime's ``EstimatorV2`` in local testing mode, the circuit transpiled to the
+    backend's instruction set and coupling map, observables laid out, shots; simulated without
+    the backend's noise, so that it can be held to the reference within its standard errors.
+
+    ``backend`` is a fake backend's name (:func:`qmnist_qiskit.devices.fake_backend`) or a
+    ``BackendV2``.
+    """
+    from qiskit.transpiler import generate_preset_pass_manager
+    from qiskit_aer import AerSimulator
+    from qiskit_ibm_runtime import EstimatorV2
+
+    from qmnist_qiskit.devices import fake_backend
+
+    if isinstance(backend, str):
+        backend = fake_backend(backend)
+    noiseless = AerSimulator.from_backend(backend)
+    noiseless.set_options(noise_model=None)
+    options = {
+        "estimator": EstimatorV2(mode=noiseless),
+        "pass_manager": generate_preset_pass_manager(
+            optimization_level=1, backend=backend, seed_transpiler=0
+        ),
+    }
+    return EngineVariant(f"estimator {backend.name}", "estimator", options, sampled=True)
+
+
 def _check_arguments(
     batch_size: int,
     seed: int,
@@ -257,6 +285,7 @@ def gradcheck(
     reference: np.ndarray | None = None,
     exact_tolerance: float = 1e-8,
     shot_sigmas: float = 5.0,
+    backend=None,
 ) -> GradcheckReport:
     """Compare ``d loss / d weights`` across engines for a preset, a batch and a seed.
 
@@ -306,6 +335,9 @@ def gradcheck(
         Largest ``|difference|`` allowed for an exact engine.
     shot_sigmas : float
         Largest difference allowed for a shot engine, in standard errors.
+    backend : str or BackendV2, optional
+        Also check a device's path (:func:`device_variant`): a fake backend's name
+        (``"fake_manila"``) or a backend; its row has ``shots`` per expectation value.
 
     Returns
     -------
@@ -329,6 +361,7 @@ def gradcheck(
     """
     _check_arguments(batch_size, seed, shots, exact_tolerance, shot_sigmas)
     engines = [variant.name for variant in variants(None if engines is None else list(engines))]
+    extra = [] if backend is None else [device_variant(backend)]
     spec = preset_circuit(preset, n_qubits, reps)
     rng = np.random.default_rng(seed)
     inputs = rng.uniform(0, np.pi, (batch_size, len(spec.input_params)))
@@ -351,8 +384,9 @@ def gradcheck(
     needed = engines if reference is not None or REFERENCE in engines else [REFERENCE, *engines]
     outcomes = {
         variant.name: measure(variant, spec, data, shots=shots, seed=seed)
-        for variant in variants(needed)
+        for variant in [*variants(needed), *extra]
     }
+    engines += [variant.name for variant in extra]
     if reference is None:
         outcome = outcomes[REFERENCE]
         if isinstance(outcome, EngineCheck):

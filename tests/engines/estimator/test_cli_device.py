@@ -68,3 +68,19 @@ def test_train_runs_on_a_fake_backend_and_saves_a_statevector_model(tmp_path, ca
     assert "test accuracy" in capsys.readouterr().out
     loaded = QuantumMNISTClassifier.load(output / "model.safetensors")
     assert loaded.engine == "statevector"
+
+
+def test_gradcheck_checks_a_fake_backends_path():
+    from qmnist_qiskit.gradcheck import gradcheck
+
+    report = gradcheck(
+        n_qubits=2, batch_size=1, shots=1000, engines=["statevector"], backend="fake_manila"
+    )
+    assert [check.engine for check in report.checks] == ["statevector", "estimator fake_manila"]
+    assert report.ok and report.checks[1].max_sigmas is not None
+
+
+def test_gradcheck_names_an_unknown_backend_in_one_line(capsys):
+    assert main(["gradcheck", "--n-qubits", "2", "--backend", "fake_nowhere"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("qmnist: error: no fake backend 'fake_nowhere'") and "\n" not in error
