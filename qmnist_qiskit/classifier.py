@@ -178,12 +178,16 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
     readout : {"auto", "scale", "linear"}
         ``"auto"``: a scale when the circuit's outputs (``n_qubits`` for the presets) equal
         the number of classes in number, else linear.
-    engine : {"statevector", "aer", "pennylane"}
-        Which simulator evaluates the circuit (see :func:`qmnist_qiskit.make_qnn`).
+    engine : {"statevector", "aer", "pennylane", "estimator"}
+        Which simulator evaluates the circuit (see :func:`qmnist_qiskit.make_qnn`);
+        ``"estimator"`` runs it on the Qiskit V2 estimator in ``engine_options`` (a device
+        through qiskit-ibm-runtime, or a fake one in local mode).
     engine_options : dict or None
-        Passed to the engine, e.g. ``{"shots": 1024, "seed": 1}`` for ``engine="aer"``;
-        checked by the engine's own table before any work (an unknown key is a
-        ``ValueError`` naming the valid ones).
+        Passed to the engine, e.g. ``{"shots": 1024, "seed": 1}`` for ``engine="aer"``,
+        ``{"estimator": EstimatorV2(mode=backend), "shots": 1000}`` for
+        ``engine="estimator"``; checked by the engine's own table before any work (an
+        unknown key is a ``ValueError`` naming the valid ones), once per fit. A saved model
+        keeps no estimator: one trained on ``"estimator"`` loads on ``"statevector"``.
     optimizer : {"adam", "sgd", "rmsprop"} or torch.optim.Optimizer class
         Torch optimiser, by name or class (``torch.optim.SGD``). Its other arguments are
         set as ``optimizer__NAME=value`` (skorch's convention: ``optimizer__momentum=0.9``),

@@ -8,6 +8,9 @@ Engines:
   shots, GPU, noise models, fake IBM backends) with batched parameter-shift gradients.
 * ``"pennylane"``: the circuit converted by ``qml.from_qiskit`` and run on a PennyLane device;
   needs the PennyLane extra (``pip install 'qmnist_qiskit[pennylane]'``).
+* ``"estimator"``: any Qiskit ``BaseEstimatorV2`` given as ``estimator=`` (qiskit-ibm-runtime's
+  ``EstimatorV2`` on a device or a fake backend, Aer's, Qiskit's reference one): the circuit
+  transpiled to its backend once, failed jobs retried (:mod:`~qmnist_qiskit.engines.estimator`).
 
 Every engine is an :class:`~qmnist_qiskit.engines.base.EngineQNN`: a qiskit-machine-learning
 ``NeuralNetwork`` with a torch forward. ``make_qnn`` checks the options against the engine's
@@ -115,9 +118,10 @@ def make_qnn(
         ``input_data`` and ``weights`` arrays given to ``forward``/``backward``.
     observables : sequence of SparsePauliOp
         One output per observable: ``forward`` returns shape ``(batch, len(observables))``.
-    engine : {"statevector", "aer", "pennylane"}
+    engine : {"statevector", "aer", "pennylane", "estimator"}
         Which simulator evaluates the circuit; every engine gives the same exact numbers.
-        ``"pennylane"`` needs the PennyLane extra.
+        ``"pennylane"`` needs the PennyLane extra; ``"estimator"`` runs on the Qiskit V2
+        estimator given as ``estimator=`` (a device, in Runtime's job, session or batch mode).
     input_gradients : bool
         Also compute gradients with respect to the inputs in ``backward``.
     options : parsed options object, optional

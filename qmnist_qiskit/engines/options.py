@@ -38,7 +38,7 @@ def check_engine_options(engine: str, options: Mapping[str, Any] | None) -> Any:
 
     Parameters
     ----------
-    engine : {"statevector", "aer", "pennylane"}
+    engine : {"statevector", "aer", "pennylane", "estimator"}
         The engine's name, as given to :func:`~qmnist_qiskit.engines.make_qnn`.
     options : dict or None
         The options that would be passed to it (``None`` means none).
@@ -46,7 +46,8 @@ def check_engine_options(engine: str, options: Mapping[str, Any] | None) -> Any:
     Returns
     -------
     The engine's parsed options object
-        ``StatevectorOptions``, ``AerOptions`` or ``PennyLaneOptions``: what
+        ``StatevectorOptions``, ``AerOptions``, ``PennyLaneOptions`` or
+        ``EstimatorEngineOptions``: what
         :func:`~qmnist_qiskit.engines.make_qnn` takes as ``options=``.
 
     Raises
