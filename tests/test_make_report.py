@@ -304,3 +304,23 @@ def test_missing_results_directory_is_an_error(make_report, tmp_path, capsys):
     with pytest.raises(SystemExit):
         make_report.main(["--results-dir", str(tmp_path / "absent")])
     assert "is not a directory" in capsys.readouterr().err
+
+
+def test_each_result_names_the_command_that_made_it(make_report, tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    run = {
+        "commit": "a" * 40,
+        "dirty": False,
+        "date": "2026-11-30T02:50:46+00:00",
+        "command": "python benchmarks/bench_default_speed.py --output before",
+        "machine": None,
+    }
+    _write(results, "before", {"run": run, "machine": {"cpu_count": 2}}, "# Before\n")
+    _write(results, "orphan", {"value": 1}, "# Orphan\n")
+    report = _run(make_report, results, tmp_path / "BENCHMARKS.md")
+    assert "Produced by `python benchmarks/bench_default_speed.py --output before`" in report
+    # A run record without its machine keeps the machine the file recorded itself.
+    assert "Recorded by the run: cpu_count 2" in report
+    assert "Produced by a command it did not record; raw numbers in" in report
+    assert "bench_before.py" not in report and "bench_orphan.py" not in report
