@@ -4,20 +4,18 @@ Exact runs use :class:`~qmnist_qiskit.engines.aer.primitives.AerExactEstimator` 
 ``save_expectation_value``, no sampling noise); runs with shots use
 :class:`~qmnist_qiskit.engines.aer.primitives.AerSamplingEstimator`, which measures.
 
-Default simulator options, chosen by ``benchmarks/bench_aer.py``: the weight Jacobian of 16
-images of the 10-qubit seed circuit (656 parameter sets in one PUB), minimum of 7 interleaved
-repeats, on 2 CPU cores shared with other work. Absolute times moved with that work (260 to
-830 microseconds per parameter set with the chosen options; ``benchmarks/results/aer.md`` has
-the latest table), the ratios less so. Over five runs:
+Default simulator options, chosen by ``benchmarks/bench_aer.py`` on the weight Jacobian of 16
+images of the 10-qubit seed circuit (656 parameter sets in one PUB); its "Aer options" table in
+``benchmarks/results/aer.md`` times each candidate:
 
-* ``runtime_parameter_bind_enable=True`` was 1.2 to 1.8 times faster than Aer's defaults,
-  which build one experiment per parameter set. Chosen.
-* ``fusion_threshold=5`` (gate fusion at 10 qubits; Aer's threshold is 14) was 1.7 to 1.8
-  times slower than without it: every parameter set is fused anew. Left at Aer's default.
-* ``max_parallel_threads=1`` on top ranged from 9% faster to 38% slower, depending on whether
-  the second core was busy; ``max_parallel_experiments=0``, ``statevector_parallel_threshold=5``,
-  ``fusion_enable=False`` and ``precision="single"`` stayed within 10%. All left at Aer's
-  defaults (single precision would also cost the ``1e-10`` agreement).
+* ``runtime_parameter_bind_enable=True`` binds every parameter set in one experiment instead of
+  Aer's default of one experiment per set. Chosen: the clearest gain.
+* ``fusion_threshold=5`` (gate fusion at 10 qubits; Aer's threshold is 14) fuses every
+  parameter set anew and was slower. Left at Aer's default.
+* ``max_parallel_threads=1``, ``max_parallel_experiments=0``,
+  ``statevector_parallel_threshold=5``, ``fusion_enable=False`` and ``precision="single"``
+  changed little or depended on the load. All left at Aer's defaults (single precision would
+  also cost the ``1e-10`` agreement).
 
 On a GPU (``device="GPU"``, Aer's CUDA build) ``batched_shots_gpu=True`` is added, so that
 Aer runs the bound parameter sets as one batch on the device, as Aer's documentation
