@@ -95,11 +95,14 @@ def held() -> Iterator[None]:
     then raise."""
     global _held
     _held += 1
+    signum = None
     try:
         yield
     finally:
         _held -= 1
-    if not _held and _pending:
-        signum = _pending[-1]
-        _pending.clear()
+        if not _held and _pending:
+            # Raised after a block that ended normally; one that raised raises its own.
+            signum = _pending[-1]
+            _pending.clear()
+    if signum is not None:
         _raise_for(signum)

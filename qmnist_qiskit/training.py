@@ -380,19 +380,9 @@ def run_epochs(
                 for index, batch in enumerate(order.split(batch_size)):
                     if index < position.batch:
                         continue
-                    try:
-                        batch_loss, batch_correct = _step(
-                            module, optimizer, inputs, targets, batch, ranks
-                        )
-                    except JobFailedError as exc:
-                        save()
-                        raise TrainingStoppedError(
-                            f"training stopped at epoch {position.epoch + 1}, step {index + 1} "
-                            f"of {n_batches}: {exc}; the model keeps the weights of its last "
-                            "completed step",
-                            epoch=position.epoch + 1,
-                            step=index + 1,
-                        ) from exc
+                    batch_loss, batch_correct = _step(
+                        module, optimizer, inputs, targets, batch, ranks
+                    )
                     with held():
                         became = steps.step(batch_loss)
                         if became is not None:
@@ -450,6 +440,21 @@ def run_epochs(
                     position.batch, position.loss, position.correct = 0, 0.0, 0
                     position.epoch_rng = generator.get_state()
                 save()
+    except JobFailedError as exc:
+        # Raised before the step's update (or in the epoch's validation): the position is
+        # that of the last completed step, and a resumed fit runs the failed one again.
+        save()
+        where = (
+            f"step {position.batch + 1} of {n_batches}"
+            if position.batch < n_batches
+            else "its validation"
+        )
+        raise TrainingStoppedError(
+            f"training stopped at epoch {position.epoch + 1}, {where}: {exc}; the model keeps "
+            "the weights of its last completed step",
+            epoch=position.epoch + 1,
+            step=position.batch + 1,
+        ) from exc
     except KeyboardInterrupt:
         completed = False
         save()
