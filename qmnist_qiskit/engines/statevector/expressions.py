@@ -8,7 +8,7 @@ Most angles that Qiskit's library and this project's presets produce are polynom
 at most two in the parameters (``a*x + b``, ``w*(x - c)``, ``w*x``, sums and products of
 parameters). Those also get a :attr:`TorchExpression.terms` form, a list of
 ``(coefficient, factors)`` monomials, from which
-:mod:`~qmnist_qiskit.engines.statevector.binding` evaluates all angles of a circuit in a few
+:mod:`~qmnist_qiskit.engines.statevector.angle_table` evaluates all angles of a circuit in a few
 tensor operations; the tree is the general fallback.
 
 The tree is read from the expression's operation record (the one QPY serialises), reading

@@ -22,15 +22,12 @@ from qiskit.quantum_info import SparsePauliOp, Statevector
 
 from qmnist_qiskit.circuits import PRESETS, preset_circuit
 from qmnist_qiskit.engines.statevector import StatevectorSimulator
-from qmnist_qiskit.engines.statevector.binding import (
-    AngleTable,
-    Binder,
-    RotationRuns,
-    RunProducts,
-    _RotationProducts,
-)
+from qmnist_qiskit.engines.statevector.angle_table import AngleTable
+from qmnist_qiskit.engines.statevector.binding import Binder
 from qmnist_qiskit.engines.statevector.compiler import GateRef, compile_circuit
 from qmnist_qiskit.engines.statevector.gates import build_matrix
+from qmnist_qiskit.engines.statevector.rotation_runs import RotationRuns, _RotationProducts
+from qmnist_qiskit.engines.statevector.run_products import RunProducts
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CPU = torch.device("cpu")
