@@ -882,11 +882,15 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
                     f"the classifier needs samples of at least 2 classes; got only 1 class: "
                     f"{self.classes_.tolist()}"
                 )
+            # Labels outside the classes given to partial_fit had no output to train.
+            self._check_known_labels(
+                y, "that are not among the classes given", "list every label in classes"
+            )
             inputs = self._build(X, len(self.classes_), seed, ranks)
         else:
-            unknown = np.setdiff1d(y, self.classes_)
-            if len(unknown):
-                raise ValueError(f"labels {unknown.tolist()} were not seen in the first fit")
+            self._check_known_labels(
+                y, "that were not seen in the first fit", "fit again to learn new classes"
+            )
             inputs = self._module_inputs(X)
         targets = self._encode_targets(y)
         if epochs is None:
@@ -1025,7 +1029,12 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         logits = self._logits(X)
         return self.classes_[np.argmax(logits, axis=1)]
 
-    def _check_known_labels(self, y) -> None:
+    def _check_known_labels(
+        self,
+        y,
+        problem: str = "the model was not fitted on",
+        remedy: str = "score it on data of the classes it was fitted on",
+    ) -> None:
         """ValueError for labels of ``y`` that are not among ``classes_``: the model can never
         predict them, so a score with them would be wrong in silence (and labels of another
         type, strings against numbers, used to fail only after predicting)."""
@@ -1042,8 +1051,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
             classes = ", ".join(repr(label) for label in self.classes_.tolist()[:10])
             classes += ", ..." if len(self.classes_) > 10 else ""
             raise ValueError(
-                f"y has labels the model was not fitted on: {shown}{more} (its classes_ are "
-                f"{classes}); score it on data of the classes it was fitted on"
+                f"y has labels {problem}: {shown}{more} (its classes_ are {classes}); {remedy}"
             )
 
     def score(self, X, y, sample_weight=None) -> float:

@@ -121,5 +121,19 @@ def test_a_pixel_model_scores_other_images_of_its_shape_but_not_other_classes(tm
     assert main(["evaluate", str(tmp_path / "three.safetensors")]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1
-    assert error.startswith("qmnist: error: y has labels the model was not fitted on: 3, 4, 5, 6, 7, 8, 9 (")
+    assert error.startswith(
+        "qmnist: error: y has labels the model was not fitted on: 3, 4, 5, 6, 7, 8, 9 ("
+    )
     assert "its classes_ are 0, 1, 2" in error
+
+
+def test_partial_fit_refuses_labels_outside_the_classes_it_was_given():
+    # Found by the property tests: an IndexError from inside the training step.
+    X = np.random.default_rng(0).uniform(0, np.pi, (3, 2))
+    model = QuantumMNISTClassifier(encoder=None, n_qubits=2, reps=1, random_state=0)
+    with pytest.raises(ValueError, match="not among the classes given: 'cat', 'dog' "):
+        model.partial_fit(X, ["cat", "dog", "cat"], classes=np.arange(10_000))
+    assert not hasattr(model, "classes_")
+    model.partial_fit(X, [0, 1, 2], classes=np.arange(10_000))
+    with pytest.raises(ValueError, match="labels that were not seen in the first fit: '1'"):
+        model.partial_fit(X, ["1", "1", "1"])
