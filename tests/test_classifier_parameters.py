@@ -89,7 +89,7 @@ def test_the_defaults_pass_their_own_table(estimator):
         ({"optimizer": torch.nn.Linear}, "optimizer must be one of"),
         ({"ansatz": 42}, "ansatz must be one of 'seed', 'layered', 'reupload', 'dense', a Circ"),
         ({"encoder": 42}, "encoder must be one of 'autoencoder', 'pca', None or a scikit-learn"),
-        ({"engine": "qasm"}, "engine must be one of 'statevector', 'aer', 'pennylane', got"),
+        ({"engine": "qasm"}, "engine must be one of 'statevector', 'aer', 'pennylane', 'estim"),
     ],
 )
 def test_each_bad_value_is_named_with_what_is_allowed(features, params, message):
