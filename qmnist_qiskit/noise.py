@@ -38,6 +38,8 @@ from qiskit.quantum_info import SparsePauliOp
 from sklearn.base import clone
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from qmnist_qiskit.cost import seconds_per_shot
+from qmnist_qiskit.devices import fake_backend
 from qmnist_qiskit.engines import make_qnn
 from qmnist_qiskit.engines.aer.estimator import build_simulator
 from qmnist_qiskit.engines.aer.options import resolve_options
@@ -45,27 +47,6 @@ from qmnist_qiskit.engines.aer.transpile import transpile_for_backend
 from qmnist_qiskit.exceptions import QMNISTError
 
 PATHS = ("runtime", "aer")
-
-
-def fake_backend(name: str) -> BackendV2:
-    """The fake IBM backend called ``name`` (``"fake_manila"``, ``"fake_torino"``, ...).
-
-    Examples
-    --------
-    >>> fake_backend("fake_manila").num_qubits
-    5
-    """
-    from qiskit_ibm_runtime.fake_provider import FakeProviderForBackendV2
-
-    provider = FakeProviderForBackendV2()
-    try:
-        return provider.backend(name)
-    except Exception as exc:
-        names = sorted(backend.name for backend in provider.backends())
-        raise QMNISTError(
-            f"no fake backend {name!r} in qiskit_ibm_runtime.fake_provider; choose one of "
-            f"{', '.join(names)}"
-        ) from exc
 
 
 def with_engine(classifier, engine: str, engine_options: dict | None = None):
@@ -105,7 +86,8 @@ class NoiseReport:
     exact model's class (a paired measure, steadier than accuracy on few images). Expectation
     errors are the mean absolute difference to the exact ``Z`` expectations. Seconds are this
     machine's wall-clock time for the local simulation; ``qpu_seconds_per_image`` estimates a
-    device's time from the backend's instruction durations and repetition delay."""
+    device's time (:func:`qmnist_qiskit.cost.seconds_per_shot` times the shots; ``None`` when
+    the backend gives no durations)."""
 
     backend: str
     path: str
@@ -121,7 +103,7 @@ class NoiseReport:
     mitigated_expectation_error: float | None
     seconds_per_image: float
     mitigation_seconds: float | None
-    qpu_seconds_per_image: float
+    qpu_seconds_per_image: float | None
     isa_depth: int
     two_qubit_gates: int
 
@@ -161,8 +143,12 @@ class NoiseReport:
             line(
                 "readout-mitigated (M3)", self.mitigated_accuracy, self.mitigated_expectation_error
             ),
-            f"cost per image: {self.seconds_per_image:.3f} s simulated here, about "
-            f"{self.qpu_seconds_per_image:.3f} s on the device (estimate)",
+            f"cost per image: {self.seconds_per_image:.3f} s simulated here"
+            + (
+                ""
+                if self.qpu_seconds_per_image is None
+                else f", about {self.qpu_seconds_per_image:.3f} s on the device (estimate)"
+            ),
         ]
         if self.mitigation_seconds is not None:
             lines.append(
@@ -287,32 +273,6 @@ def _mitigate(system, counts: list[dict[int, int]], physical: list[int], shots: 
     ]
 
 
-def qpu_seconds_per_circuit(isa_circuit: QuantumCircuit, backend: BackendV2, shots: int) -> float:
-    """Estimated device time of ``shots`` runs of a transpiled circuit: its duration along the
-    critical path (the backend's instruction durations) plus the repetition delay, per shot.
-
-    Examples
-    --------
-    >>> from qiskit import QuantumCircuit
-    >>> from qiskit_ibm_runtime.fake_provider import FakeManilaV2
-    >>> qc = QuantumCircuit(5)
-    >>> _ = qc.x(0)
-    >>> _ = qc.measure_all()
-    >>> 0.25 < qpu_seconds_per_circuit(qc, FakeManilaV2(), 1000) < 0.3
-    True
-    """
-    try:
-        duration = float(isa_circuit.estimate_duration(backend.target))
-    except Exception:
-        duration = 0.0  # a target without durations: the repetition delay dominates anyway
-    configuration = getattr(backend, "configuration", None)
-    rep_delay = getattr(configuration(), "default_rep_delay", None) if configuration else None
-    rep_delay = 250e-6 if rep_delay is None else float(rep_delay)
-    # configurations give microseconds
-    rep_delay = rep_delay * 1e-6 if rep_delay > 1e-2 else rep_delay
-    return shots * (duration + rep_delay)
-
-
 def noisy_accuracy(
     classifier,
     X,
@@ -402,6 +362,7 @@ def noisy_accuracy(
     seconds = time.perf_counter() - start
     noisy = _expectations([_distribution(image) for image in counts], masks)
 
+    per_shot = seconds_per_shot(measured, backend)
     mitigated = mitigation_seconds = None
     if mitigation:
         start = time.perf_counter()
@@ -431,7 +392,7 @@ def noisy_accuracy(
         mitigated_expectation_error=error(mitigated),
         seconds_per_image=seconds / len(y),
         mitigation_seconds=mitigation_seconds,
-        qpu_seconds_per_image=qpu_seconds_per_circuit(measured, backend, shots),
+        qpu_seconds_per_image=None if per_shot is None else shots * per_shot,
         isa_depth=isa_circuit.depth(),
         two_qubit_gates=sum(1 for item in isa_circuit.data if item.operation.num_qubits == 2),
     )
