@@ -135,6 +135,25 @@ def test_resume_without_a_checkpoint_starts_afresh_and_partial_fit_ignores_it(da
     assert not (tmp_path / "other").exists()
 
 
+def test_qmnist_train_saves_the_model_of_a_failed_job_and_says_where(
+    tmp_path, monkeypatch, capsys
+):
+    from qmnist_qiskit.cli import main
+
+    _failing_engine(monkeypatch, "forward", fail_at=6)
+    output = tmp_path / "run"
+    arguments = ["train", "--quiet", "--n-train", "40", "--n-test", "20", "--encoder", "pca"]
+    arguments += ["--n-qubits", "2", "--reps", "1", "--batch-size", "8", "--epochs", "3"]
+    arguments += ["--output", str(output), "--checkpoint", str(tmp_path / "c")]
+    assert main(arguments) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("qmnist: error: training stopped at epoch 2, step 1 of 5: job 6 failed")
+    assert f"that model was saved to {output / 'model.safetensors'}" in err
+    assert len(err.strip().splitlines()) == 1
+    assert _model(output).n_iter_ == 1
+    assert (tmp_path / "c" / CHECKPOINT_FILE).is_file()
+
+
 def _checkpoint(data, tmp_path) -> Path:
     X, y = data
     folder = tmp_path / "ckpt"
