@@ -1081,7 +1081,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         >>> clf = QuantumMNISTClassifier(encoder=None, n_qubits=3, ansatz="seed", epochs=1)
         >>> fields, tensors = clf.fit(X, np.arange(40) % 2).get_state()
         >>> sorted(tensors)
-        ['model.readout.scale', 'model.weights']
+        ['model.readout.linear.bias', 'model.readout.linear.weight', 'model.weights']
         """
         check_is_fitted(self, _FITTED)
         return export_state(
