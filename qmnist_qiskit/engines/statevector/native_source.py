@@ -155,9 +155,9 @@ static void matrix_lanes(const program_t *p, const int64_t *op, int64_t first, i
     for (int e = 0; e < entries; e++) m[e] = entry_lanes(p, op[SLOT], op[INDEX], e, first);
 }
 
-/* 2x2 (m0 m1; m2 m3) on one qubit. */
-static void unitary1(vd *state, int64_t qubits, int64_t qubit, const cv *m) {
-    int64_t half = (int64_t)1 << qubit, size = (int64_t)1 << qubits;
+/* 2x2 (m0 m1; m2 m3) on one qubit of `size` amplitudes. */
+static void unitary1(vd *state, int64_t size, int64_t qubit, const cv *m) {
+    int64_t half = (int64_t)1 << qubit;
     for (int64_t high = 0; high < size; high += 2 * half) {
         for (int64_t k = high; k < high + half; k++) {
             cv x = load(state, k), y = load(state, k + half);
@@ -171,8 +171,7 @@ static inline int64_t diagonal_index(int64_t k, const int64_t *op) {
     return ((k >> op[QUBIT0]) & 1) + 2 * ((k >> op[QUBIT1]) & 1);
 }
 
-static void diagonal2(vd *state, int64_t qubits, const int64_t *op, const cv *d) {
-    int64_t size = (int64_t)1 << qubits;
+static void diagonal2(vd *state, int64_t size, const int64_t *op, const cv *d) {
     for (int64_t k = 0; k < size; k++)
         store(state, k, cmul(d[diagonal_index(k, op)], load(state, k)));
 }
@@ -210,37 +209,69 @@ static void adjoint2(const cv *m, cv *a) {
     a[3] = conj_cv(m[3]);
 }
 
-/* Apply every operation to a block: the state entering index `position` (all: num_ops). */
+/* Operations on qubits below TILE_QUBITS run tile by tile: a run of them goes through one
+   tile of 2**TILE_QUBITS amplitudes (128 KiB of state, and as much of seed, within L2) before
+   the next, instead of sweeping the whole block once per operation (what matters from about
+   14 qubits, where a block no longer fits in the caches). */
+#define TILE_QUBITS 11
+
+static int64_t tile_size(const program_t *p) {
+    return (int64_t)1 << (p->qubits < TILE_QUBITS ? p->qubits : TILE_QUBITS);
+}
+
+static int in_tile(const int64_t *op, int64_t tile) {
+    if (op[KIND] == UNITARY1) return ((int64_t)1 << op[QUBIT0]) < tile;
+    if (op[KIND] == DIAGONAL2)
+        return ((int64_t)1 << op[QUBIT0]) < tile && ((int64_t)1 << op[QUBIT1]) < tile;
+    return 0;
+}
+
+static inline const int64_t *op_at(const program_t *p, int64_t position) {
+    return p->ops + FIELDS * position;
+}
+
+/* `size` amplitudes from `state`: a tile, or the whole block. */
+static void apply(const program_t *p, const int64_t *op, int64_t first, vd *state, int64_t size) {
+    cv m[4];
+    matrix_lanes(p, op, first, 4, m);
+    if (op[KIND] == UNITARY1)
+        unitary1(state, size, op[QUBIT0], m);
+    else
+        diagonal2(state, size, op, m);
+}
+
+/* Apply every operation to a block; returns the buffer holding the result. */
 static vd *forward_block(const program_t *p, int64_t first, vd *state, vd *spare) {
+    int64_t size = (int64_t)1 << p->qubits, tile = tile_size(p);
     product_state(p, first, state);
-    for (int64_t position = 0; position < p->num_ops; position++) {
-        const int64_t *op = p->ops + FIELDS * position;
-        cv m[4];
-        if (op[KIND] == UNITARY1) {
-            matrix_lanes(p, op, first, 4, m);
-            unitary1(state, p->qubits, op[QUBIT0], m);
-        } else if (op[KIND] == DIAGONAL2) {
-            matrix_lanes(p, op, first, 4, m);
-            diagonal2(state, p->qubits, op, m);
-        } else {
+    for (int64_t position = 0; position < p->num_ops;) {
+        const int64_t *op = op_at(p, position);
+        if (op[KIND] == MONOMIAL) {
             vd *result = monomial(state, spare, p->qubits, op, 0);
             if (result == spare) {
                 spare = state;
                 state = result;
             }
+            position++;
+            continue;
         }
+        int64_t end = position + 1;
+        if (in_tile(op, tile))
+            while (end < p->num_ops && in_tile(op_at(p, end), tile)) end++;
+        int64_t step = in_tile(op, tile) ? tile : size;
+        for (int64_t base = 0; base < size; base += step)
+            for (int64_t i = position; i < end; i++)
+                apply(p, op_at(p, i), first, state + 2 * base, step);
+        position = end;
     }
     return state;
 }
 
-static void unitary1_backward(const program_t *p, const int64_t *op, int64_t first, vd *state,
-                              vd *seed, int wanted) {
-    cv m[4], a[4], g[4];
-    matrix_lanes(p, op, first, 4, m);
-    adjoint2(m, a);
-    vd zero = {0};
-    for (int e = 0; e < 4; e++) g[e].re = g[e].im = zero;
-    int64_t half = (int64_t)1 << op[QUBIT0], size = (int64_t)1 << p->qubits;
+/* Un-apply a 2x2 operation on `size` amplitudes of state and seed, adding seed x state^H
+   (the state entering it) to the accumulators g when wanted. */
+static void unitary1_backward(const cv *a, int64_t qubit, vd *state, vd *seed, int64_t size,
+                              int wanted, cv *g) {
+    int64_t half = (int64_t)1 << qubit;
     for (int64_t high = 0; high < size; high += 2 * half) {
         for (int64_t k = high; k < high + half; k++) {
             cv x = load(state, k), y = load(state, k + half);
@@ -258,22 +289,11 @@ static void unitary1_backward(const program_t *p, const int64_t *op, int64_t fir
             store(seed, k + half, cmadd(cmul(a[2], l0), a[3], l1));
         }
     }
-    if (wanted) {
-        static const int64_t entries[4] = {0, 1, 2, 3};
-        accumulate(p, op[SLOT], op[INDEX], entries, g, 4, first);
-    }
 }
 
-static void diagonal2_backward(const program_t *p, const int64_t *op, int64_t first, vd *state,
-                               vd *seed, int wanted) {
-    cv d[4], g[4];
-    matrix_lanes(p, op, first, 4, d);
-    vd zero = {0};
-    for (int e = 0; e < 4; e++) {
-        d[e] = conj_cv(d[e]);
-        g[e].re = g[e].im = zero;
-    }
-    int64_t size = (int64_t)1 << p->qubits;
+/* The same for a two-qubit diagonal; `d` holds its conjugated entries. */
+static void diagonal2_backward(const cv *d, const int64_t *op, vd *state, vd *seed,
+                               int64_t size, int wanted, cv *g) {
     for (int64_t k = 0; k < size; k++) {
         int64_t e = diagonal_index(k, op);
         cv before = cmul(d[e], load(state, k)), l = load(seed, k);
@@ -281,9 +301,43 @@ static void diagonal2_backward(const program_t *p, const int64_t *op, int64_t fi
         if (wanted) g[e] = cmadd_conj(g[e], l, before);
         store(seed, k, cmul(d[e], l));
     }
-    if (wanted) {
-        static const int64_t entries[4] = {0, 1, 2, 3};
-        accumulate(p, op[SLOT], op[INDEX], entries, g, 4, first);
+}
+
+/* The run [begin, end] of operations, backwards, tile by tile (`step` amplitudes), each
+   operation's gradient accumulated over the tiles before it is added to p->grads. */
+#define RUN 32
+static void run_backward(const program_t *p, const uint8_t *wanted, int64_t first,
+                         int64_t begin, int64_t end, int64_t step, vd *state, vd *seed) {
+    cv inverse[RUN][4], g[RUN][4];
+    vd zero = {0};
+    for (int64_t i = begin; i <= end; i++) {
+        const int64_t *op = op_at(p, i);
+        cv m[4];
+        matrix_lanes(p, op, first, 4, m);
+        if (op[KIND] == UNITARY1) {
+            adjoint2(m, inverse[i - begin]);
+        } else {
+            for (int e = 0; e < 4; e++) inverse[i - begin][e] = conj_cv(m[e]);
+        }
+        for (int e = 0; e < 4; e++) g[i - begin][e].re = g[i - begin][e].im = zero;
+    }
+    int64_t size = (int64_t)1 << p->qubits;
+    for (int64_t base = 0; base < size; base += step) {
+        for (int64_t i = end; i >= begin; i--) {
+            const int64_t *op = op_at(p, i);
+            int want = wanted[op[SLOT]];
+            if (op[KIND] == UNITARY1)
+                unitary1_backward(inverse[i - begin], op[QUBIT0], state + 2 * base,
+                                  seed + 2 * base, step, want, g[i - begin]);
+            else
+                diagonal2_backward(inverse[i - begin], op, state + 2 * base, seed + 2 * base,
+                                   step, want, g[i - begin]);
+        }
+    }
+    static const int64_t entries[4] = {0, 1, 2, 3};
+    for (int64_t i = begin; i <= end; i++) {
+        const int64_t *op = op_at(p, i);
+        if (wanted[op[SLOT]]) accumulate(p, op[SLOT], op[INDEX], entries, g[i - begin], 4, first);
     }
 }
 
@@ -342,12 +396,13 @@ static void vector_gradients(const program_t *p, const uint8_t *wanted, int64_t 
     }
 }
 
-/* Strings [first, last) share the X mask of `first`; at most GROUP of them at a time. */
+/* At most GROUP strings [first, last) at a time: strings of one X mask, or strings whose X
+   masks all stay within a tile (then they are evaluated tile by tile). */
 #define GROUP 16
-static int64_t group_end(const program_t *p, int64_t first) {
-    int64_t last = first + 1;
+static int64_t group_end(const program_t *p, int64_t first, int64_t tile) {
+    int64_t last = first + 1, x = p->paulis[4 * first];
     while (last < p->num_paulis && last - first < GROUP
-           && p->paulis[4 * last] == p->paulis[4 * first])
+           && (p->paulis[4 * last] == x || (x < tile && p->paulis[4 * last] < tile)))
         last++;
     return last;
 }
@@ -356,22 +411,31 @@ static inline int odd(int64_t bits) { return __builtin_parityll((unsigned long l
 
 /* <P> = Re sum_k conj(psi[k ^ x]) i^y (-1)^popcount(k & z) psi[k], into result rows. */
 static void expectations(const program_t *p, const vd *state, int64_t first, double *result) {
-    int64_t size = (int64_t)1 << p->qubits;
+    int64_t size = (int64_t)1 << p->qubits, tile = tile_size(p);
     vd zero = {0};
     for (int64_t begin = 0; begin < p->num_paulis;) {
-        int64_t end = group_end(p, begin), x = p->paulis[4 * begin];
+        int64_t end = group_end(p, begin, tile);
+        int64_t step = p->paulis[4 * begin] < tile ? tile : size;
         cv total[GROUP];
         for (int64_t i = 0; i < end - begin; i++) total[i].re = total[i].im = zero;
-        for (int64_t k = 0; k < size; k++) {
-            cv product = cmadd_conj((cv){zero, zero}, load(state, k), load(state, k ^ x));
-            for (int64_t i = 0; i < end - begin; i++) {
-                if (odd(k & p->paulis[4 * (begin + i) + 1])) {
-                    total[i].re -= product.re;
-                    total[i].im -= product.im;
-                } else {
-                    total[i].re += product.re;
-                    total[i].im += product.im;
+        for (int64_t base = 0; base < size; base += step) {
+            for (int64_t same = begin; same < end;) {
+                int64_t x = p->paulis[4 * same], last = same + 1;
+                while (last < end && p->paulis[4 * last] == x) last++;
+                for (int64_t k = base; k < base + step; k++) {
+                    cv product =
+                        cmadd_conj((cv){zero, zero}, load(state, k), load(state, k ^ x));
+                    for (int64_t i = same - begin; i < last - begin; i++) {
+                        if (odd(k & p->paulis[4 * (begin + i) + 1])) {
+                            total[i].re -= product.re;
+                            total[i].im -= product.im;
+                        } else {
+                            total[i].re += product.re;
+                            total[i].im += product.im;
+                        }
+                    }
                 }
+                same = last;
             }
         }
         for (int64_t i = 0; i < end - begin; i++) {
@@ -394,8 +458,10 @@ static void seed_of(const program_t *p, const vd *state, int64_t first, const do
     int64_t size = (int64_t)1 << p->qubits;
     vd zero = {0};
     for (int64_t k = 0; k < size; k++) store(seed, k, (cv){zero, zero});
+    int64_t tile = tile_size(p);
     for (int64_t begin = 0; begin < p->num_paulis;) {
-        int64_t end = group_end(p, begin), x = p->paulis[4 * begin];
+        int64_t end = group_end(p, begin, tile);
+        int64_t step = p->paulis[4 * begin] < tile ? tile : size;
         cv weight[GROUP];
         for (int64_t i = 0; i < end - begin; i++) {
             const int64_t *pauli = p->paulis + 4 * (begin + i);
@@ -406,18 +472,25 @@ static void seed_of(const program_t *p, const vd *state, int64_t first, const do
             weight[i].re = ys == 0 ? g : ys == 2 ? -g : zero;
             weight[i].im = ys == 1 ? g : ys == 3 ? -g : zero;
         }
-        for (int64_t j = 0; j < size; j++) {
-            cv coefficient = {zero, zero};
-            for (int64_t i = 0; i < end - begin; i++) {
-                if (odd((j ^ x) & p->paulis[4 * (begin + i) + 1])) {
-                    coefficient.re -= weight[i].re;
-                    coefficient.im -= weight[i].im;
-                } else {
-                    coefficient.re += weight[i].re;
-                    coefficient.im += weight[i].im;
+        for (int64_t base = 0; base < size; base += step) {
+            for (int64_t same = begin; same < end;) {
+                int64_t x = p->paulis[4 * same], last = same + 1;
+                while (last < end && p->paulis[4 * last] == x) last++;
+                for (int64_t j = base; j < base + step; j++) {
+                    cv coefficient = {zero, zero};
+                    for (int64_t i = same - begin; i < last - begin; i++) {
+                        if (odd((j ^ x) & p->paulis[4 * (begin + i) + 1])) {
+                            coefficient.re -= weight[i].re;
+                            coefficient.im -= weight[i].im;
+                        } else {
+                            coefficient.re += weight[i].re;
+                            coefficient.im += weight[i].im;
+                        }
+                    }
+                    store(seed, j, cmadd(load(seed, j), coefficient, load(state, j ^ x)));
                 }
+                same = last;
             }
-            store(seed, j, cmadd(load(seed, j), coefficient, load(state, j ^ x)));
         }
         begin = end;
     }
@@ -451,13 +524,18 @@ int qmnist_gradients(const program_t *p, const double *grad, const uint8_t *want
             state = result;
         }
         seed_of(p, state, first, grad, seed);
-        for (int64_t position = p->num_ops - 1; position >= stop_at; position--) {
-            const int64_t *op = p->ops + FIELDS * position;
-            int want = op[SLOT] >= 0 && wanted[op[SLOT]];
-            if (op[KIND] == UNITARY1) {
-                unitary1_backward(p, op, first, state, seed, want);
-            } else if (op[KIND] == DIAGONAL2) {
-                diagonal2_backward(p, op, first, state, seed, want);
+        int64_t size = (int64_t)1 << p->qubits, tile = tile_size(p);
+        for (int64_t position = p->num_ops - 1; position >= stop_at;) {
+            const int64_t *op = op_at(p, position);
+            if (op[KIND] != MONOMIAL) {
+                int64_t begin = position;
+                if (in_tile(op, tile))
+                    while (begin > stop_at && position - begin + 1 < RUN
+                           && in_tile(op_at(p, begin - 1), tile))
+                        begin--;
+                run_backward(p, wanted, first, begin, position, in_tile(op, tile) ? tile : size,
+                             state, seed);
+                position = begin - 1;
             } else {
                 result = monomial(state, spare, p->qubits, op, 1);
                 if (result == spare) {
@@ -469,6 +547,7 @@ int qmnist_gradients(const program_t *p, const double *grad, const uint8_t *want
                     spare = seed;
                     seed = result;
                 }
+                position--;
             }
         }
         if (stop_at == 0) vector_gradients(p, wanted, first, seed, prefix);

@@ -127,6 +127,31 @@ def test_diagonal_and_pauli_observables_match_torch_path(monkeypatch):
     _assert_close(compiled, torch_path)
 
 
+def test_operations_within_and_across_tiles_match_torch_path(monkeypatch):
+    """13 qubits: wires below and above the sweeps' tile (2**11 amplitudes), diagonals that
+    straddle it, and X/Y observables on both sides."""
+    theta, x = Parameter("theta"), Parameter("x")
+    circuit = QuantumCircuit(13)
+    for wire in range(13):
+        circuit.ry(x * (wire + 1) / 13, wire)
+    circuit.cx(12, 0)
+    circuit.rzz(theta, 0, 12)
+    circuit.cp(x, 3, 11)
+    circuit.rzz(2 * theta, 1, 2)
+    for wire in (12, 0, 11, 5):
+        circuit.rx(theta * x, wire)
+    circuit.cx(0, 12)
+    circuit.ry(theta, 12)
+    observables = [SparsePauliOp(["X" + "I" * 12, "IIYIIIIIIIIIX", "Z" * 13], [1.0, 0.5, -0.3])]
+    simulator = StatevectorSimulator(circuit, observables, input_params=[x], weight_params=[theta])
+    inputs = torch.tensor([[0.3], [1.1], [-0.7], [2.0], [0.1]], dtype=torch.float64)
+    weights = torch.tensor([0.9], dtype=torch.float64)
+    torch_path = _evaluate(simulator, inputs, weights, False, monkeypatch)
+    compiled = _evaluate(simulator, inputs, weights, True, monkeypatch)
+    assert simulator._executor.compiled() is not None
+    _assert_close(compiled, torch_path)
+
+
 def test_unsupported_programs_run_on_the_torch_path(monkeypatch):
     monkeypatch.setenv(native.DISABLE_VARIABLE, "1")
     theta = Parameter("theta")
