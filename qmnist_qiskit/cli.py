@@ -15,7 +15,12 @@ How a command ends when something goes wrong:
   (``"interrupted": true``) and history, saying so on stdout; at any other stage nothing more
   is written. Every file is written whole or not at all (:mod:`qmnist_qiskit.files`), so a
   second Ctrl-C while writing leaves each output complete or absent. In ``search``, Ctrl-C
-  stops the whole search, not only the fit that is running.
+  stops the whole search, not only the fit that is running. SIGTERM (what SLURM and
+  Kubernetes send) does the same, printing ``qmnist: terminated``, exit status 143
+  (:mod:`qmnist_qiskit.interrupts`); with ``--checkpoint DIR`` the checkpoint is written too,
+  and ``--resume`` goes on from it.
+* A job that fails for good, or a divergence, stops training: ``train`` saves the model as of
+  the last good step, then ends with the error line (exit status 2) saying where it went.
 * If the trained model cannot be written to ``--output``, it is saved in a fresh directory
   ``qmnist-model-*`` of the system's temporary directory (``$TMPDIR``, else ``/tmp``) and
   the error says where.
