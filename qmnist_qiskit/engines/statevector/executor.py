@@ -13,6 +13,9 @@ whose matrix needs a gradient) fit comfortably in the memory budget, the forward
 them: the backward pass then costs one sweep of the gradient. Otherwise each chunk is
 recomputed in the backward pass and un-computed step by step with ``U^dagger`` beside the
 gradient, so no intermediate state is stored.
+
+Where the compiled sweeps apply (:meth:`Executor.compiled`), :class:`PauliExpectations` hands
+the whole batch to them instead: they keep no state between the passes.
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ permutations, final gates for the observables), binding
 (:mod:`~qmnist_qiskit.engines.statevector.binding`: every gate matrix of a batch in a few
 tensor operations), lowering (:mod:`~qmnist_qiskit.engines.statevector.lowering`: kernels with
 the addresses of their matrices) and execution
-(:mod:`~qmnist_qiskit.engines.statevector.executor`: chunking, the forward and adjoint sweeps).
-This module checks what users pass and puts the stages together.
+(:mod:`~qmnist_qiskit.engines.statevector.executor`: chunking, the forward and adjoint sweeps,
+handed to the compiled sweeps of :mod:`~qmnist_qiskit.engines.statevector.native` where they
+apply). This module checks what users pass and puts the stages together.
 """
 
 from __future__ import annotations
