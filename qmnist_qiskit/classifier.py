@@ -481,6 +481,37 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
             self.optimizer, self._optimizer_arguments(), float(self.learning_rate)
         )
 
+    def check_params(self) -> QuantumMNISTClassifier:
+        """Check the parameters now, as :meth:`fit` will, before any data is read.
+
+        Each parameter against its rule, the rules that tie parameters together, the
+        engine's options and device, and, when a built-in encoder is named (so the circuit's
+        inputs are known before the data), the circuit itself.
+
+        Returns
+        -------
+        QuantumMNISTClassifier
+            ``self``, checked.
+
+        Raises
+        ------
+        ValueError or QMNISTError
+            Naming the first thing that is wrong.
+
+        Examples
+        --------
+        >>> QuantumMNISTClassifier(n_qubits=4, ansatz="seed").check_params().n_qubits
+        4
+        >>> QuantumMNISTClassifier(n_qubits=0).check_params()
+        Traceback (most recent call last):
+        ...
+        ValueError: QuantumMNISTClassifier: n_qubits must be an integer in [1, 24], got 0
+        """
+        self._check_params()
+        if isinstance(self.encoder, str):
+            self._circuit(self._n_encoder_features())
+        return self
+
     def _autoencoder(self) -> bool:
         return self.encoder == "autoencoder" or isinstance(self.encoder, MNISTAutoencoder)
 

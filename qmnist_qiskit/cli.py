@@ -406,22 +406,13 @@ def _classifier(args: argparse.Namespace):
     from qmnist_qiskit.classifier import QuantumMNISTClassifier
 
     encoders = {name: name for name in ENCODER_NAMES} | {_NO_ENCODER: None}
+    mapped = {name: getattr(args, name) for _, _, name, _, _ in _ESTIMATOR_OPTIONS}
+    if args.backend is not None:
+        mapped["engine"] = "estimator"
     classifier = QuantumMNISTClassifier(
         encoder=encoders[args.encoder],
-        n_qubits=args.n_qubits,
-        n_features=args.n_features,
-        reps=args.reps,
-        ansatz=args.ansatz,
-        entanglement=args.entanglement,
-        readout=args.readout,
-        engine="estimator" if args.backend is not None else args.engine,
+        **mapped,
         engine_options=_engine_options(args) or None,
-        optimizer=args.optimizer,
-        learning_rate=args.learning_rate,
-        lr_schedule=args.lr_schedule,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        max_samples=args.max_samples,
         fine_tune=_FINE_TUNE[args.fine_tune],
         early_stopping=args.early_stopping,
         random_state=args.random_state,
@@ -438,10 +429,7 @@ def _classifier(args: argparse.Namespace):
         raise ValueError("--resume needs --checkpoint DIR, the checkpoint to go on from")
     # Parameters, engine options, the engine's device and, when the encoder fixes the
     # circuit's inputs, the circuit itself (its size): before the data are loaded.
-    classifier._check_params()
-    if classifier.encoder is not None:
-        classifier._circuit(classifier._n_encoder_features())
-    return classifier
+    return classifier.check_params()
 
 
 # -- outputs ------------------------------------------------------------------------------------
@@ -658,8 +646,6 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _gradcheck(args: argparse.Namespace) -> int:
-    from qmnist_qiskit.gradcheck import gradcheck
-
     report = gradcheck(
         preset=args.preset,
         n_qubits=args.n_qubits,
@@ -679,7 +665,7 @@ def _gradcheck(args: argparse.Namespace) -> int:
 
 def _benchmark(args: argparse.Namespace) -> int:
     from qmnist_qiskit.plots import save_figure
-    from qmnist_qiskit.speed import engine_timings, timings_chart, timings_table
+    from qmnist_qiskit.speed import timings_chart, timings_table
 
     if args.plot is not None:
         # Before minutes of timing, not after.
@@ -711,8 +697,6 @@ def _report(args: argparse.Namespace) -> int:
         check_writable(args.model_dir / name)
     timings = None
     if args.benchmark:
-        from qmnist_qiskit.speed import engine_timings
-
         timings = engine_timings()
     X, y = _load(args, "test")
     X, y = _stratified_subset(X, y, args.n_test, 0)
