@@ -36,11 +36,14 @@ class Constraint:
         raise NotImplementedError
 
 
-def _is_integer(value) -> bool:
+def is_integer(value: object) -> bool:
+    """Whether ``value`` is an integer (Python's or numpy's); booleans are not numbers here."""
     return isinstance(value, Integral) and not isinstance(value, bool)
 
 
-def _is_real(value) -> bool:
+def is_real(value: object) -> bool:
+    """Whether ``value`` is a real number (integers included, NaN and infinity too; booleans
+    are not numbers here)."""
     return isinstance(value, Real) and not isinstance(value, bool)
 
 
@@ -56,7 +59,7 @@ class Interval(Constraint):
     closed: str = "both"
 
     def allows(self, value) -> bool:
-        if not (_is_integer(value) if self.kind is Integral else _is_real(value)):
+        if not (is_integer(value) if self.kind is Integral else is_real(value)):
             return False
         try:
             if not math.isfinite(float(value)):

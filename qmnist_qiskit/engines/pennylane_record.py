@@ -7,10 +7,10 @@ without it.
 
 from __future__ import annotations
 
-from numbers import Integral
 from typing import NamedTuple
 
 from qmnist_qiskit.engines.record import EngineRecord, EngineVariant, MemoryModel
+from qmnist_qiskit.parameters import is_integer
 
 PENNYLANE_DEVICES: dict[str, tuple[str, ...]] = {
     "default.qubit": ("backprop", "parameter-shift", "adjoint", "finite-diff"),
@@ -18,10 +18,6 @@ PENNYLANE_DEVICES: dict[str, tuple[str, ...]] = {
     "qiskit.aer": ("parameter-shift", "finite-diff"),
 }
 """The pennylane engine's devices and their differentiation methods, the default first."""
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
 
 
 class PennyLaneOptions(NamedTuple):
@@ -63,11 +59,11 @@ def check_pennylane_options(
     if diff_method is not None and diff_method not in methods:
         raise ValueError(f"diff_method for {device} must be one of {methods}, got {diff_method!r}")
     if shots is not None:
-        if not _is_int(shots) or shots < 1:
+        if not is_integer(shots) or shots < 1:
             raise ValueError(f"shots must be a positive integer or None, got {shots!r}")
         if device != "qiskit.aer":
             raise ValueError(f"shots are supported on the qiskit.aer device only, not {device}")
-    if seed is not None and not _is_int(seed):
+    if seed is not None and not is_integer(seed):
         raise ValueError(f"seed must be an integer or None, got {seed!r}")
     return PennyLaneOptions(device, diff_method or methods[0], shots, seed)
 

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from numbers import Integral, Real
 from typing import Any
 
 from qiskit.providers import BackendV2
 from qiskit_aer.noise import NoiseModel
+
+from qmnist_qiskit.parameters import is_integer, is_real
 
 METHODS = ("statevector", "density_matrix", "matrix_product_state")
 DEVICES = ("CPU", "GPU")
@@ -52,17 +53,9 @@ class AerOptions:
         return self.shots is None
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
-
-
 def check_positive_int(name: str, value: object) -> int:
     """``value`` as an int; :class:`ValueError` naming ``name`` unless a positive integer."""
-    if not _is_int(value) or value < 1:
+    if not is_integer(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
@@ -77,7 +70,7 @@ def resolve_shots(shots: object, precision: object) -> int | None:
         return check_positive_int("shots", shots)
     if precision is None:
         return None
-    if not _is_real(precision) or not 0.0 <= precision <= 1.0:
+    if not is_real(precision) or not 0.0 <= precision <= 1.0:
         raise ValueError(f"precision must be a number in [0, 1] (0 means exact), got {precision!r}")
     if precision == 0.0:
         return None
@@ -124,14 +117,14 @@ def _check_noise(noise_model: object, backend: object) -> None:
 
 def check_seed(seed: object) -> int | None:
     """``seed`` as an int or ``None``; :class:`ValueError` unless a non-negative integer."""
-    if seed is not None and (not _is_int(seed) or seed < 0):
+    if seed is not None and (not is_integer(seed) or seed < 0):
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
     return None if seed is None else int(seed)
 
 
 def check_optimization_level(level: object) -> int:
     """The preset pass manager's level; :class:`ValueError` unless 0, 1, 2 or 3."""
-    if not _is_int(level) or not 0 <= level <= 3:
+    if not is_integer(level) or not 0 <= level <= 3:
         raise ValueError(f"optimization_level must be 0, 1, 2 or 3, got {level!r}")
     return int(level)
 
@@ -140,7 +133,7 @@ def check_gradient(gradient: object, spsa_epsilon: object) -> None:
     """:class:`ValueError` for an unknown gradient or an SPSA step outside ``(0, pi/2]``."""
     if gradient not in GRADIENTS:
         raise ValueError(f"unknown gradient {gradient!r}; choose one of {GRADIENTS}")
-    if not _is_real(spsa_epsilon) or not 0.0 < spsa_epsilon <= math.pi / 2:
+    if not is_real(spsa_epsilon) or not 0.0 < spsa_epsilon <= math.pi / 2:
         raise ValueError(f"spsa_epsilon must be a number in (0, pi/2], got {spsa_epsilon!r}")
 
 
