@@ -12,7 +12,6 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from numbers import Real
 from typing import Any
 
 from qiskit.primitives import BaseEstimatorV2
@@ -26,6 +25,7 @@ from qmnist_qiskit.engines.aer.options import (
     check_seed,
     resolve_shots,
 )
+from qmnist_qiskit.parameters import is_integer, is_real
 
 RUNTIME_DEFAULT_SHOTS = 4096
 """Shots per parameter set of qiskit-ibm-runtime's ``EstimatorV2`` when neither its options nor
@@ -107,11 +107,11 @@ def estimator_shots(estimator: BaseEstimatorV2) -> int | None:
     """
     options = getattr(estimator, "options", None)
     shots = getattr(options, "default_shots", None)
-    if isinstance(shots, int) and not isinstance(shots, bool):
-        return shots
+    if is_integer(shots):
+        return int(shots)
     for owner in (options, estimator):
         precision = getattr(owner, "default_precision", None)
-        if isinstance(precision, Real) and not isinstance(precision, bool):
+        if is_real(precision):
             return None if precision == 0 else math.ceil(round(1.0 / float(precision) ** 2, 6))
     if type(estimator).__module__.startswith("qiskit_ibm_runtime"):
         return RUNTIME_DEFAULT_SHOTS
@@ -157,7 +157,7 @@ def _check_estimator_options(estimator: BaseEstimatorV2, values: object) -> dict
 
 
 def _check_non_negative(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not value >= 0:
+    if not is_real(value) or not value >= 0:
         raise ValueError(f"{name} must be a non-negative number, got {value!r}")
     return float(value)
 
@@ -216,11 +216,9 @@ def parse_estimator_options(
             f"{type(pass_manager).__name__}"
         )
     check_gradient(gradient, spsa_epsilon)
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, Real) or not timeout > 0
-    ):
+    if timeout is not None and (not is_real(timeout) or not timeout > 0):
         raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+    if not is_integer(max_retries) or max_retries < 0:
         raise ValueError(f"max_retries must be a non-negative integer, got {max_retries!r}")
     return EstimatorEngineOptions(
         estimator=estimator,
