@@ -47,18 +47,92 @@ def training_curves(history: Sequence[dict]) -> Figure:
     return figure
 
 
-def confusion_matrix_figure(y_true, y_pred, labels=None) -> Figure:
-    """The confusion matrix of ``y_pred`` against ``y_true``."""
-    figure, axis = plt.subplots(figsize=(6, 5))
-    ConfusionMatrixDisplay.from_predictions(y_true, y_pred, labels=labels, ax=axis, colorbar=False)
+def confusion_matrix_figure(y_true, y_pred, labels=None, *, class_names=None) -> Figure:
+    """The confusion matrix of ``y_pred`` against ``y_true``; ``class_names`` (one per label
+    of ``labels``, e.g. Fashion-MNIST's) name the rows and columns instead of the labels."""
+    named = class_names is not None
+    figure, axis = plt.subplots(figsize=(8, 7) if named else (6, 5))
+    ConfusionMatrixDisplay.from_predictions(
+        y_true,
+        y_pred,
+        labels=labels,
+        display_labels=None if class_names is None else list(class_names),
+        ax=axis,
+        colorbar=False,
+        xticks_rotation=45 if named else "horizontal",
+    )
+    if named:
+        for tick in axis.get_xticklabels():
+            tick.set_horizontalalignment("right")
     axis.set_title(f"Accuracy {np.mean(np.asarray(y_true) == np.asarray(y_pred)):.1%}")
     figure.tight_layout()
     return figure
 
 
-def circuit_figure(circuit: QuantumCircuit) -> Figure:
-    """Qiskit's matplotlib drawing of ``circuit``."""
-    return circuit.draw("mpl", fold=-1)
+SAVE_DPI = 110
+"""Resolution :func:`save_figure` writes at."""
+CIRCUIT_MAX_PIXELS = 2000
+"""The widest :func:`circuit_figure` draws at :data:`SAVE_DPI`."""
+CIRCUIT_FOLD = 24
+"""Qiskit's ``fold`` (drawing columns per row) of :func:`circuit_figure`: one layer of the
+default 10-qubit circuit (229 gates) comes out about 1,800 pixels wide in 3 rows."""
+
+
+def _titled_drawing(circuit: QuantumCircuit, fold: int, scale: float, repetitions: int):
+    figure = circuit.draw("mpl", fold=fold, scale=scale)
+    if repetitions > 1:
+        # Above the first wire's label, in the drawing's own coordinates: Qiskit's canvas is
+        # larger than the drawing, so a figure title would float far from it.
+        (axis,) = figure.axes
+        x, y = zip(*(text.get_position() for text in axis.texts), strict=True)
+        axis.text(
+            min(x),
+            max(y) + 0.9,
+            f"x {repetitions}: the circuit repeats this layer {repetitions} times, "
+            "each time with its own weights",
+            fontsize=16 * scale,
+            horizontalalignment="left",
+            verticalalignment="bottom",
+        )
+    return figure
+
+
+def circuit_figure(
+    circuit: QuantumCircuit,
+    *,
+    repetitions: int = 1,
+    fold: int = CIRCUIT_FOLD,
+    max_pixels: int = CIRCUIT_MAX_PIXELS,
+) -> Figure:
+    """Qiskit's matplotlib drawing of ``circuit``, folded into rows so that it stays at most
+    ``max_pixels`` wide when saved by :func:`save_figure`.
+
+    Parameters
+    ----------
+    circuit : QuantumCircuit
+        What to draw: for a layered circuit, one layer of it (see ``repetitions``).
+    repetitions : int
+        How many times the drawn layer repeats in the model's circuit (each repetition with its
+        own weights); above 1 the figure is titled "x N".
+    fold : int
+        Qiskit's ``fold``: drawing columns per row.
+    max_pixels : int
+        The widest the saved image may be; a drawing that would be wider is redrawn smaller.
+
+    Examples
+    --------
+    >>> from qmnist_qiskit.circuits import seed_circuit
+    >>> figure = circuit_figure(seed_circuit(3).circuit, repetitions=3)
+    >>> figure.axes[0].texts[-1].get_text()[:4]
+    'x 3:'
+    """
+    figure = _titled_drawing(circuit, fold, 1.0, repetitions)
+    # What save_figure keeps (bbox_inches="tight"), not the figure's larger canvas.
+    width = figure.get_tightbbox().width * SAVE_DPI
+    if width > 0.95 * max_pixels:  # the estimate is within a few per cent of the file's
+        plt.close(figure)
+        figure = _titled_drawing(circuit, fold, 0.9 * max_pixels / width, repetitions)
+    return figure
 
 
 def _number(value: float) -> str:
@@ -318,7 +392,7 @@ def save_figure(figure: Figure, path: str | Path) -> Path:
     image_format = path.suffix.lstrip(".").lower() or "png"
     try:
         with atomic_path(path) as partial:
-            figure.savefig(partial, dpi=110, bbox_inches="tight", format=image_format)
+            figure.savefig(partial, dpi=SAVE_DPI, bbox_inches="tight", format=image_format)
     finally:
         plt.close(figure)
     return path

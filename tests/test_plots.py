@@ -194,3 +194,35 @@ def test_save_figure_to_an_unwritable_path_names_it(tmp_path):
 def test_save_figure_format_follows_the_suffix(tmp_path):
     assert save_figure(_curves(), tmp_path / "curves.svg").read_text().startswith("<?xml")
     assert save_figure(_curves(), tmp_path / "curves").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_confusion_matrix_names_the_classes():
+    names = ["T-shirt/top", "Trouser", "Pullover"]
+    figure = confusion_matrix_figure([0, 1, 2], [0, 1, 1], labels=[0, 1, 2], class_names=names)
+    (axis,) = figure.axes
+    assert [tick.get_text() for tick in axis.get_xticklabels()] == names
+    assert [tick.get_text() for tick in axis.get_yticklabels()] == names
+
+
+def test_circuit_figure_titles_the_repetitions():
+    def titles(figure):
+        return [text.get_text() for text in figure.axes[0].texts if text.get_text()[:2] == "x "]
+
+    assert titles(circuit_figure(seed_circuit(3).circuit, repetitions=3)) == [
+        "x 3: the circuit repeats this layer 3 times, each time with its own weights"
+    ]
+    assert titles(circuit_figure(seed_circuit(3).circuit)) == []
+
+
+def test_circuit_figure_of_a_long_circuit_is_folded_to_the_width_limit(tmp_path):
+    from PIL import Image
+
+    from qmnist_qiskit.circuits import preset_circuit
+
+    # One layer of a 3-qubit dense circuit on 12 features: 36 encodings in 12 columns, then
+    # the entangler and the rotations; unfolded it is far wider than the limit below.
+    layer = preset_circuit("dense", 3, 1, n_features=12).circuit
+    path = save_figure(circuit_figure(layer, fold=8, max_pixels=900), tmp_path / "layer.png")
+    width, height = Image.open(path).size
+    assert width <= 900
+    assert height > width / 2  # folded into rows, not squeezed onto one
