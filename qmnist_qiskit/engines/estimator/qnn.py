@@ -43,13 +43,17 @@ def device_circuit(
     backend's ISA (``options.pass_manager``, else a preset pass manager of
     ``options.optimization_level`` seeded by ``options.seed``) with the observables laid out,
     or unchanged when the estimator has no device. Transpiled once: the result is kept for
-    the same circuit, observables, backend and pass manager.
+    the same circuit (with the same ``Parameter`` objects), observables, backend and pass
+    manager.
     """
     backend = options.backend
     if backend is None and options.pass_manager is None:
         return circuit, list(observables)
     key = (
         circuit_key(circuit),
+        # the circuit's own Parameter objects (circuit_key names them only): a rebuilt circuit
+        # of the same content gets its own transpiled copy, whose parameters are its own
+        tuple(circuit.parameters),
         tuple(observable_key(observable) for observable in observables),
         id(backend),
         id(options.pass_manager),

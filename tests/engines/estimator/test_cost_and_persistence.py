@@ -49,6 +49,20 @@ def test_the_cost_on_a_fake_device_follows_the_formula_and_sends_nothing():
     assert "param_shift *" in cost.table() and "spsa" in cost.table()
 
 
+def test_a_fitted_model_costs_what_an_unfitted_one_does(counting_estimator):
+    """The transpiled circuit is kept per circuit object: a fitted model's fresh circuit of the
+    same content (new Parameter objects) is not matched against the fitted one's copy, whose
+    parameters are not its own (parameter shift then counted no shifted gate at all)."""
+    backend = FakeManilaV2()
+    unfitted = _classifier(EstimatorV2(mode=backend)).estimate_cost(X)
+    fitted = _classifier(counting_estimator, epochs=1).fit(X, Y)
+    fitted.set_params(engine_options={"estimator": EstimatorV2(mode=backend), "shots": 1000})
+    fitted.set_params(epochs=2)
+    again = fitted.estimate_cost(X)
+    for method in ("param_shift", "spsa"):
+        assert again.methods[method].total == unfitted.methods[method].total
+
+
 def test_shifted_gates_count_the_weights_only():
     from qmnist_qiskit.circuits import seed_circuit
 
