@@ -30,35 +30,29 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
 import math
 import os
-import shutil
-import signal
 import sys
-import tempfile
-import threading
-import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
-import numpy as np
-
 from qmnist_qiskit.circuits import ENTANGLEMENTS, PRESETS
+from qmnist_qiskit.data.source import DataSource
 from qmnist_qiskit.encoders import ENCODER_NAMES
 from qmnist_qiskit.engines import ENGINES
 from qmnist_qiskit.engines.registry import VARIANT_NAMES
-from qmnist_qiskit.exceptions import QMNISTError, TrainingStoppedError
-from qmnist_qiskit.files import atomic_path, check_writable, ignore_file_size_signal, write_text
+from qmnist_qiskit.exceptions import QMNISTError
+from qmnist_qiskit.files import check_writable, ignore_file_size_signal
 from qmnist_qiskit.gradcheck import gradcheck
 from qmnist_qiskit.noise import PATHS, noisy_accuracy
-from qmnist_qiskit.output_lock import output_lock
 from qmnist_qiskit.persistence import MODEL_FILE
 from qmnist_qiskit.readout import READOUTS
+from qmnist_qiskit.search_run import SearchStopped, search_and_save
 from qmnist_qiskit.speed import DEFAULT_ENGINES, engine_timings
+from qmnist_qiskit.train_run import train_and_save
 from qmnist_qiskit.training import LR_SCHEDULES, OPTIMIZERS
 
 DEFAULT_RANDOM_STATE = 0
@@ -68,8 +62,6 @@ INTERRUPTED = 130
 """Exit status after Ctrl-C (128 + SIGINT), as shells report it."""
 TERMINATED = 143
 """Exit status after SIGTERM (128 + SIGTERM), which is handled like Ctrl-C."""
-TRAIN_OUTPUTS = (MODEL_FILE, "metrics.json", "history.json", "loss_curve.png")
-SEARCH_OUTPUTS = ("cv_results.csv", "search_scores.png")
 REPORT_OUTPUTS = (
     "training_curves.png",
     "confusion_matrix.png",
@@ -87,11 +79,6 @@ _COUNT_MAX = 2**63 - 1
 # Exceptions the package (and the libraries under it) raise for bad input or an environment
 # that cannot do what was asked; any other type is an internal error.
 _USER_ERRORS = (QMNISTError, ValueError, OSError)
-
-
-class _StopSearch(BaseException):
-    """Ctrl-C during ``search``: not a ``KeyboardInterrupt``, which a fit would take as
-    "stop training and keep the model" before the search went on with the next fit."""
 
 
 # -- option types: every bad value is one line from the parser, before anything runs ------------
@@ -352,31 +339,8 @@ def _add_estimator_options(parser: argparse.ArgumentParser, defaults: dict) -> N
 
 
 # -- data ---------------------------------------------------------------------------------------
-def _load(args: argparse.Namespace, subset: str) -> tuple[np.ndarray, np.ndarray]:
-    from qmnist_qiskit.data import fetch_mnist, load_mnist
-
-    if args.download and args.data_dir is None:
-        args.data_dir = fetch_mnist(progress=not getattr(args, "quiet", False))
-    return load_mnist(args.data_dir, subset=subset)
-
-
-def _stratified_subset(
-    X: np.ndarray, y: np.ndarray, size: int | None, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """A stratified random subset of ``size`` samples (all of them when ``size`` is None)."""
-    if size is None or size >= len(y):
-        return X, y
-    from sklearn.model_selection import train_test_split
-
-    X_part, _, y_part, _ = train_test_split(X, y, train_size=size, stratify=y, random_state=seed)
-    return X_part, y_part
-
-
-def _load_subset(
-    args: argparse.Namespace, subset: str, size: int | None
-) -> tuple[np.ndarray, np.ndarray]:
-    X, y = _load(args, subset)
-    return _stratified_subset(X, y, size, args.random_state)
+def _source(args: argparse.Namespace) -> DataSource:
+    return DataSource(args.data_dir, args.download, progress=not getattr(args, "quiet", False))
 
 
 # -- the estimator ------------------------------------------------------------------------------
@@ -432,179 +396,40 @@ def _classifier(args: argparse.Namespace):
     return classifier.check_params()
 
 
-# -- outputs ------------------------------------------------------------------------------------
-def _check_output_dir(output: Path, names: Sequence[str]) -> None:
-    """:class:`QMNISTError` unless ``output`` is a directory where ``names`` can be written,
-    or one that can be created; nothing is created here."""
-    if str(output) == "":
-        raise QMNISTError("cannot write to '': the output directory name is empty")
-    if output.exists() and not output.is_dir():
-        raise QMNISTError(f"cannot write to {output}: it is a file, not a directory")
-    if output.is_dir():
-        for name in names:
-            check_writable(output / name)
-        return
-    ancestor = output.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise QMNISTError(f"cannot create {output}: {ancestor} is not a directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise QMNISTError(f"cannot create {output}: no permission to write in {ancestor}")
-
-
-def _save_model(classifier, output: Path) -> Path:
-    """Save the trained model as ``output/model.safetensors``; if that fails, in a fresh
-    directory of the system's temporary directory, and raise a :class:`QMNISTError` that
-    says where it went."""
-    target = output / MODEL_FILE
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-        return classifier.save(check_writable(target))
-    except Exception as exc:  # the model must survive any failure to write it
-        failure = f"cannot save the trained model to {target}: {_one_line(exc)}"
-    rescue = None
-    try:
-        rescue = Path(tempfile.mkdtemp(prefix="qmnist-model-")) / MODEL_FILE
-        classifier.save(rescue)
-    except Exception as exc:
-        if rescue is not None:
-            shutil.rmtree(rescue.parent, ignore_errors=True)
-        where = "in the temporary directory" if rescue is None else f"to {rescue}"
-        raise QMNISTError(f"{failure}; saving it {where} failed too: {_one_line(exc)}") from exc
-    raise QMNISTError(f"{failure}; the trained model was saved to {rescue} instead")
-
-
-def _write_json(path: Path, value) -> None:
-    write_text(path, json.dumps(value, indent=2) + "\n")
-
-
 # -- commands -----------------------------------------------------------------------------------
 def _train(args: argparse.Namespace) -> int:
-    from qmnist_qiskit.parallel import process_group_from_env
-
     classifier = _classifier(args)
+    source = _source(args)
     if args.dry_run:
-        X_train, _ = _load_subset(args, "train", args.n_train)
+        X_train, _ = source.load_subset("train", args.n_train, args.random_state)
         print(classifier.estimate_cost(X_train).table())
         return 0
-    _check_output_dir(args.output, TRAIN_OUTPUTS)
-    # Under torchrun: every rank trains its share of each mini-batch, only rank 0 reports
-    # (and holds the output directory: a second run there is refused at once).
-    with (
-        process_group_from_env(args.device) as ranks,
-        output_lock(args.output, hold=ranks is None or ranks.is_main),
-    ):
-        # With --download, one process per node fills the cache; the others then read it.
-        with nullcontext() if ranks is None else ranks.local_leader_first():
-            X_train, y_train = _load_subset(args, "train", args.n_train)
-            X_test, y_test = _load_subset(args, "test", args.n_test)
-        if ranks is not None and not ranks.is_main:
-            classifier.fit(X_train, y_train)
-            return 0
-        if ranks is not None:
-            print(f"data-parallel over {ranks.world_size} processes")
-        return _train_and_report(classifier, args, X_train, y_train, X_test, y_test)
-
-
-def _train_and_report(
-    classifier,
-    args: argparse.Namespace,
-    X_train: np.ndarray,
-    y_train: np.ndarray,
-    X_test: np.ndarray,
-    y_test: np.ndarray,
-) -> int:
-    from qmnist_qiskit.plots import save_figure, training_curves
-
-    print(f"training on {len(X_train)} images, testing on {len(X_test)}", flush=True)
-    start = time.perf_counter()
-    try:
-        classifier.fit(X_train, y_train)
-    except TrainingStoppedError as stop:
-        # A failed job or a divergence: the model as of the last good step is kept.
-        saved = _save_model(classifier, args.output)
-        raise QMNISTError(f"{stop}; that model was saved to {saved}") from stop
-    seconds = time.perf_counter() - start
-    interrupted = bool(classifier.interrupted_)
-    if interrupted:
-        print(
-            f"training interrupted after {classifier.n_iter_} epoch(s): "
-            "saving the model as trained so far",
-            flush=True,
-        )
-    # The model first: it is what a second Ctrl-C, or a failure while scoring, would lose.
-    model_path = _save_model(classifier, args.output)
-    print(f"saved the model to {model_path}", flush=True)
-    metrics = {
-        "train_accuracy": float(classifier.score(X_train, y_train)),
-        "test_accuracy": float(classifier.score(X_test, y_test)),
-        "fit_seconds": seconds,
-        "n_train": len(X_train),
-        "n_test": len(X_test),
-        "epochs": classifier.n_iter_,
-        "interrupted": interrupted,
-    }
-    _write_json(args.output / "metrics.json", metrics)
-    _write_json(args.output / "history.json", classifier.history_)
-    written = "metrics.json, history.json"
-    # An interrupt in the first epoch leaves no epoch to draw.
-    if classifier.history_:
-        save_figure(training_curves(classifier.history_), args.output / "loss_curve.png")
-        written += ", loss_curve.png"
-    print(f"fit: {seconds:.1f} s")
-    print(f"train accuracy: {metrics['train_accuracy']:.4f}")
-    print(f"test accuracy:  {metrics['test_accuracy']:.4f}")
-    print(f"saved {written} to {args.output}", flush=True)
-    if interrupted:
-        return _interrupted()
-    return 0
-
-
-@contextmanager
-def _ctrl_c_stops_the_search() -> Iterator[None]:
-    """Ctrl-C raises :class:`_StopSearch` in the block (main thread only: elsewhere Python
-    cannot take signals), so that it ends the search instead of one fit."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum, frame):
-        raise _StopSearch
-
-    previous = signal.signal(signal.SIGINT, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    interrupted = train_and_save(
+        classifier,
+        source,
+        args.output,
+        n_train=args.n_train,
+        n_test=args.n_test,
+        seed=args.random_state,
+        device=args.device,
+    )
+    return _interrupted() if interrupted else 0
 
 
 def _search(args: argparse.Namespace) -> int:
-    from qmnist_qiskit.plots import save_figure, search_scores
-    from qmnist_qiskit.search import dask_backend, grid_search, parameter_grid, results_frame
-
     # Progress bars of fits running side by side, in other processes, would only interleave.
     estimator = _classifier(args).set_params(verbose=0)
-    grid = parameter_grid(args.param, estimator)
-    _check_output_dir(args.output, SEARCH_OUTPUTS)
-    n_jobs = args.n_jobs if args.n_jobs is not None else (1 if args.scheduler is None else -1)
-    with _ctrl_c_stops_the_search(), dask_backend(args.scheduler) as client:
-        X, y = _load_subset(args, "train", args.n_train)
-        candidates = math.prod(len(values) for values in grid.values())
-        where = "here" if client is None else f"on the Dask cluster at {args.scheduler}"
-        print(f"{candidates} candidates x {args.cv} folds on {len(X)} images, {where}")
-        start = time.perf_counter()
-        search = grid_search(estimator, grid, X, y, cv=args.cv, n_jobs=n_jobs)
-    seconds = time.perf_counter() - start
-    args.output.mkdir(parents=True, exist_ok=True)
-    with atomic_path(args.output / "cv_results.csv") as partial:
-        results_frame(search.cv_results_).to_csv(partial, index=False)
-    save_figure(search_scores(search.cv_results_, list(grid)), args.output / "search_scores.png")
-    print(f"search: {seconds:.1f} s")
-    best = " ".join(f"{name}={value}" for name, value in search.best_params_.items())
-    print(f"best parameters: {best}")
-    print(f"best cross-validated accuracy: {search.best_score_:.4f}")
-    print(f"saved cv_results.csv and search_scores.png to {args.output}")
+    search_and_save(
+        estimator,
+        args.param,
+        _source(args),
+        args.output,
+        n_train=args.n_train,
+        seed=args.random_state,
+        cv=args.cv,
+        n_jobs=args.n_jobs,
+        scheduler=args.scheduler,
+    )
     return 0
 
 
@@ -625,8 +450,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     classifier = QuantumMNISTClassifier.load(_model_path(args.model))
     # This machine's --threads, not the one the model was trained with.
     classifier.set_params(n_threads=_n_threads(args))
-    X, y = _load(args, args.subset)
-    X, y = _stratified_subset(X, y, args.n_test, args.seed)
+    X, y = _source(args).load_subset(args.subset, args.n_test, args.seed)
     if backend is None:
         accuracy = classifier.score(X, y)
         print(f"{args.subset} accuracy on {len(X)} images: {accuracy:.4f}")
@@ -698,9 +522,11 @@ def _report(args: argparse.Namespace) -> int:
     timings = None
     if args.benchmark:
         timings = engine_timings()
-    X, y = _load(args, "test")
-    X, y = _stratified_subset(X, y, args.n_test, 0)
-    path = write_report(args.model_dir, X, y, engine_timings=timings)
+    source = _source(args)
+    X, y = source.load_subset("test", args.n_test, 0)
+    path = write_report(
+        args.model_dir, X, y, engine_timings=timings, class_names=source.class_names()
+    )
     print(f"wrote {path}")
     return 0
 
@@ -1012,7 +838,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _one_line_warnings(), stop_on_signals():
             return _run(argv)
-    except (KeyboardInterrupt, _StopSearch):
+    except (KeyboardInterrupt, SearchStopped):
         return _interrupted()
 
 

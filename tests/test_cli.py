@@ -16,6 +16,8 @@ import torch
 
 from qmnist_qiskit import QuantumMNISTClassifier, cli, load_mnist
 from qmnist_qiskit.cli import build_parser, main
+from qmnist_qiskit.data.source import stratified_subset
+from qmnist_qiskit.train_run import TRAIN_OUTPUTS
 
 
 def test_help_documents_every_option():
@@ -299,7 +301,7 @@ def test_output_directory_is_created_only_with_results(tmp_path, capsys):
     assert main(["train", "--output", str(output), "--n-train", "0x10"]) == 2
     assert not (tmp_path / "new").exists()
     assert main(["train", "--output", str(output), *TINY]) == 0
-    assert sorted(path.name for path in output.iterdir()) == sorted(cli.TRAIN_OUTPUTS)
+    assert sorted(path.name for path in output.iterdir()) == sorted(TRAIN_OUTPUTS)
     assert capsys.readouterr().err.count("\n") == 1
 
 
@@ -408,12 +410,16 @@ def test_benchmark_plot_errors_are_one_line(tmp_path, capsys, arguments, message
 
 
 def test_benchmark_plot_without_a_timed_engine_is_one_line(tmp_path, capsys, monkeypatch):
+    import functools
+
     from qmnist_qiskit import speed
 
+    # With the real signature: the parser reads the benchmark's defaults from it.
+    @functools.wraps(speed.engine_timings)
     def nothing_runs(**_):
         return [speed.EngineTiming("aer", error="ImportError: no qiskit_aer")]
 
-    monkeypatch.setattr(speed, "engine_timings", nothing_runs)
+    monkeypatch.setattr(cli, "engine_timings", nothing_runs)
     assert main(["benchmark", "--plot", str(tmp_path / "chart.png")]) == 2
     error = capsys.readouterr().err
     assert "no engine ran" in error and error.count("\n") == 1
@@ -552,7 +558,7 @@ def _complete(path) -> bool:
     return True
 
 
-@pytest.mark.parametrize("stage", range(len(cli.TRAIN_OUTPUTS)), ids=cli.TRAIN_OUTPUTS)
+@pytest.mark.parametrize("stage", range(len(TRAIN_OUTPUTS)), ids=TRAIN_OUTPUTS)
 def test_a_second_ctrl_c_while_writing_leaves_outputs_complete_or_absent(
     tmp_path, capsys, monkeypatch, python_sigint, stage
 ):
@@ -562,7 +568,7 @@ def test_a_second_ctrl_c_while_writing_leaves_outputs_complete_or_absent(
 
     output = tmp_path / "run"
     _ctrl_c_in(monkeypatch, training, "_step", after=6)
-    name = cli.TRAIN_OUTPUTS[stage]
+    name = TRAIN_OUTPUTS[stage]
     # The moment a complete temporary file would be renamed onto the output.
     _ctrl_c_in(monkeypatch, os, "replace", when=lambda source, target: Path(target).name == name)
     args = ["train", "--output", str(output), *TINY, "--batch-size", "8", "--epochs", "50"]
@@ -570,9 +576,9 @@ def test_a_second_ctrl_c_while_writing_leaves_outputs_complete_or_absent(
     captured = capsys.readouterr()
     _interrupted_line(captured)
     assert "training interrupted after 1 epoch(s)" in captured.out
-    for before in cli.TRAIN_OUTPUTS[:stage]:
+    for before in TRAIN_OUTPUTS[:stage]:
         assert _complete(output / before)
-    for after in cli.TRAIN_OUTPUTS[stage:]:
+    for after in TRAIN_OUTPUTS[stage:]:
         assert not (output / after).exists()
     assert not _leftovers(tmp_path)
 
@@ -661,7 +667,7 @@ def test_ctrl_c_in_a_real_process_during_training(tmp_path, children):
     assert metrics["interrupted"] is True
     assert len(json.loads((output / "history.json").read_text())) == metrics["epochs"]
     # The model saved is usable, and the one that was scored (same stratified 100 images).
-    X_test, y_test = cli._stratified_subset(*load_mnist(subset="test"), 100, 0)
+    X_test, y_test = stratified_subset(*load_mnist(subset="test"), 100, 0)
     saved = QuantumMNISTClassifier.load(output / "model.safetensors")
     assert saved.score(X_test, y_test) == pytest.approx(metrics["test_accuracy"], abs=1e-12)
     assert not _leftovers(tmp_path)

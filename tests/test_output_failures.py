@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qmnist_qiskit import QuantumMNISTClassifier, cli
+from qmnist_qiskit import QuantumMNISTClassifier
 from qmnist_qiskit.cli import main
 from qmnist_qiskit.exceptions import QMNISTError
 from qmnist_qiskit.files import atomic_path, write_text
 from qmnist_qiskit.output_lock import LOCK_FILE, output_lock
+from qmnist_qiskit.train_run import TRAIN_OUTPUTS
 
 TINY = ["--n-train", "40", "--n-test", "20", "--epochs", "1", "--encoder", "pca"]
 TINY += ["--n-qubits", "2", "--reps", "1", "--quiet"]
@@ -62,7 +63,7 @@ def test_every_output_follows_the_umask_as_open_would(tmp_path, capsys, mask):
     assert expected == 0o666 & ~mask
     modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in output.iterdir()}
     # model.safetensors used to be 0600 whatever the umask, the others 0644 (the umask at import).
-    assert modes == dict.fromkeys(cli.TRAIN_OUTPUTS, expected)
+    assert modes == dict.fromkeys(TRAIN_OUTPUTS, expected)
 
 
 def test_a_model_saved_by_the_library_follows_the_umask(tmp_path):
@@ -200,7 +201,7 @@ def test_the_lock_of_a_dead_run_is_taken_over(tmp_path, capsys, children):
     (output / LOCK_FILE).write_text(str(dead))
     assert main(["train", "--output", str(output), *TINY]) == 0
     capsys.readouterr()
-    assert sorted(path.name for path in output.iterdir()) == sorted(cli.TRAIN_OUTPUTS)
+    assert sorted(path.name for path in output.iterdir()) == sorted(TRAIN_OUTPUTS)
 
 
 def _wait_for(process: subprocess.Popen, text: str, seen: bytearray, timeout: float) -> None:
@@ -247,7 +248,7 @@ def test_a_second_run_into_the_same_directory_is_refused_while_the_first_runs(tm
         pytest.fail("the first run did not end after Ctrl-C")
     reader.join(timeout=30)
     # Only the first run's files, as a set: its metrics describe its model.
-    assert sorted(path.name for path in output.iterdir()) == sorted(cli.TRAIN_OUTPUTS)
+    assert sorted(path.name for path in output.iterdir()) == sorted(TRAIN_OUTPUTS)
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["interrupted"] is True and metrics["n_train"] == 400
     history = json.loads((output / "history.json").read_text())
