@@ -1,17 +1,19 @@
 """``qmnist train`` with the defaults, as a user runs it: the embedded data and full-size data.
 
-Issue 10's end-to-end goals:
+Issue 20's end-to-end goals:
 
 * ``qmnist train`` on the embedded 4,000 / 1,000 split, seeds 0, 1, 2: the fit (autoencoder
-  included) and the test accuracy (goal: fit at most 20 s on 2 cores, mean test accuracy at
-  least 89.5%);
+  included) and the test accuracy (goal: each fit at most 25 s on 2 cores, mean test accuracy
+  at least 0.93);
 * ``qmnist train --data-dir DIR`` on a full-size 60,000 / 10,000 IDX dataset (Debian's
   ``dataset-fashion-mnist``; ``--data-dir`` to point elsewhere), seed 0 (goal: fit at most
-  150 s, test accuracy at least 85%), reported beside logistic regression and an MLP trained
+  180 s, test accuracy at least 0.885), reported beside logistic regression and an MLP trained
   on the same codes (the saved model's encoder).
 
 Each run is the real command in a subprocess; its ``metrics.json`` gives the fit seconds and
-accuracies. Run: ``python benchmarks/bench_full_size.py [--data-dir DIR] [--seeds 0 1 2]``;
+accuracies, and the child's CPU seconds (the whole command: imports, data, fit, scoring; one
+torch thread) bound what its fit would take on an idle machine when others load this one.
+Run: ``python benchmarks/bench_full_size.py [--data-dir DIR] [--seeds 0 1 2]``;
 results go to ``benchmarks/results/full_size.json`` and ``.md``. The settings that follow the
 data size are measured by the same runs with other options: ``--train-args "--fine-tune
 false" --skip-embedded --output full_size_frozen`` (the full-size data with a frozen
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shlex
 import subprocess
 import sys
@@ -57,12 +60,16 @@ def _fashion_dir() -> Path | None:
 def _train(arguments: list[str], output: Path, extra: list[str]) -> dict:
     command = [sys.executable, "-m", "qmnist_qiskit", "train", "--quiet", "--output", str(output)]
     start = time.perf_counter()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(command + arguments + extra, check=True)
     wall = time.perf_counter() - start
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     metrics = json.loads((output / "metrics.json").read_text())
     return {
         "command": " ".join(["qmnist train", *arguments, *extra]),
         "wall_seconds": wall,
+        "command_cpu_seconds": cpu,
         **metrics,
     }
 
@@ -96,13 +103,15 @@ def _markdown(result: dict) -> str:
         f"{result['load_before']:.1f} / {result['load_after']:.1f}); the CLI's default of one "
         "torch thread. Fit seconds are the CLI's own (`metrics.json`), autoencoder included.",
         "",
-        "| command | train / test images | fit s | train accuracy | test accuracy |",
-        "|---|---|---|---|---|",
+        "| command | train / test images | fit s | command CPU s | train accuracy "
+        "| test accuracy |",
+        "|---|---|---|---|---|---|",
     ]
     for run in result["runs"]:
         lines.append(
             f"| `{run['command']}` | {run['n_train']:,} / {run['n_test']:,} | "
-            f"{run['fit_seconds']:.1f} | {run['train_accuracy']:.3f} | "
+            f"{run['fit_seconds']:.1f} | {run.get('command_cpu_seconds', float('nan')):.1f} | "
+            f"{run['train_accuracy']:.3f} | "
             f"{run['test_accuracy']:.3f} |"
         )
     embedded = result.get("embedded")
@@ -110,9 +119,9 @@ def _markdown(result: dict) -> str:
         lines += [
             "",
             f"Embedded data over seeds {embedded['seeds']}: mean test accuracy "
-            f"**{embedded['mean_test_accuracy']:.3f}** (goal 0.895), fit "
+            f"**{embedded['mean_test_accuracy']:.3f}** (goal 0.93), fit "
             f"{embedded['min_fit_seconds']:.1f} to {embedded['max_fit_seconds']:.1f} s "
-            f"(goal 20 s).",
+            f"(goal 25 s each).",
         ]
     baselines = result.get("baselines")
     if baselines:
