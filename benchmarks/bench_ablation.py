@@ -16,7 +16,8 @@ each over the given seeds, with mean and spread, and the published anchors besid
 The ablations are subclasses of the classifier that change one thing (the module, or what
 the optimiser trains); everything else is the default's own code path.
 
-Run: ``python benchmarks/bench_ablation.py [--data-dir DIR] [--seeds 0 1 2] [--output NAME]``;
+Run: ``python benchmarks/bench_ablation.py [--data-dir DIR] [--seeds 0 1 2] [--output NAME]``
+(one process per seed, side by side);
 results go to ``benchmarks/results/<NAME>.json`` and ``.md`` (default ``ablation``).
 """
 
@@ -26,6 +27,7 @@ import argparse
 import math
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +126,7 @@ def _timed_fit(estimator, X, y) -> tuple[float, float]:
 
 
 def _one_seed(seed: int, data) -> dict:
+    torch.set_num_threads(1)
     X_train, y_train, X_test, y_test = data
     rows = {}
     quantum = QuantumMNISTClassifier(random_state=seed)
@@ -242,11 +245,13 @@ def main() -> None:
         "load_before": os.getloadavg()[0],
         "per_seed": [],
     }
-    for seed in args.seeds:
-        rows = _one_seed(seed, data)
-        scores = {name: round(row["test_accuracy"], 4) for name, row in rows.items()}
-        print(seed, scores, flush=True)
-        result["per_seed"].append(rows)
+    # One process per seed: the seeds are independent, and fit CPU seconds stay each fit's own.
+    with ProcessPoolExecutor(len(args.seeds)) as pool:
+        per_seed = pool.map(_one_seed, args.seeds, [data] * len(args.seeds))
+        for seed, rows in zip(args.seeds, per_seed, strict=True):
+            scores = {name: round(row["test_accuracy"], 4) for name, row in rows.items()}
+            print(seed, scores, flush=True)
+            result["per_seed"].append(rows)
     result["load_after"] = os.getloadavg()[0]
     result["summary"] = _summary(result["per_seed"])
     result["anchors"] = dict(ANCHORS)
