@@ -124,6 +124,7 @@ def _git(folder: Path, *arguments: str) -> str:
         capture_output=True,
         text=True,
         check=True,
+        timeout=60,
     )
     return completed.stdout.strip()
 

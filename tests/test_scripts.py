@@ -24,13 +24,18 @@ def _marks_gpu(path: Path) -> bool:
 
 def test_gpu_check_runs_every_gpu_marked_test_file():
     script = GPU_CHECK.read_text()
-    assert subprocess.run(["bash", "-n", str(GPU_CHECK)]).returncode == 0
+    assert subprocess.run(["bash", "-n", str(GPU_CHECK)], timeout=60).returncode == 0
     assert '-m gpu "${gpu_test_files[@]}"' in script
     listing = re.search(r"grep -rlE --include='test_\*\.py' '([^']+)' tests", script)
     assert listing is not None, "gpu_check.sh no longer lists the gpu test files with grep"
     # Run the script's own grep, as the script does, from the repository root.
     found = subprocess.run(
-        ["bash", "-c", listing.group(0)], cwd=ROOT, capture_output=True, text=True, check=True
+        ["bash", "-c", listing.group(0)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     ).stdout.split()
     marked = sorted(
         path.relative_to(ROOT).as_posix()

@@ -77,7 +77,8 @@ class _LoopbackServer:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-        self._thread.join()
+        self._thread.join(timeout=30)
+        assert not self._thread.is_alive(), "the loopback server did not stop"
 
 
 @dataclass
