@@ -10,14 +10,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from qmnist_qiskit.console import one_line
 from qmnist_qiskit.exceptions import QMNISTError
 from qmnist_qiskit.files import check_writable, write_text
 from qmnist_qiskit.persistence import MODEL_FILE
-
-
-def one_line(text) -> str:
-    """``text`` with its whitespace runs, newlines included, as single spaces."""
-    return " ".join(str(text).split())
 
 
 def check_output_dir(output: Path, names: Sequence[str]) -> None:

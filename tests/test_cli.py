@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from qmnist_qiskit import QuantumMNISTClassifier, cli, load_mnist
+from qmnist_qiskit import QuantumMNISTClassifier, cli, cli_options, load_mnist
 from qmnist_qiskit.cli import build_parser, main
 from qmnist_qiskit.data.source import stratified_subset
 from qmnist_qiskit.train_run import TRAIN_OUTPUTS
@@ -148,10 +148,10 @@ def test_help_exits_0(capsys):
 def test_cli_defaults_are_the_estimators():
     for command in ("train", "search"):
         args = build_parser().parse_args([command])
-        built = cli._classifier(args).get_params(deep=False)
+        built = cli_options.classifier_from_args(args).get_params(deep=False)
         expected = QuantumMNISTClassifier().get_params(deep=False)
         # On purpose: a seeded run that repeats, and progress bars unless --quiet.
-        assert built == expected | {"random_state": cli.DEFAULT_RANDOM_STATE, "verbose": 1}
+        assert built == expected | {"random_state": cli_options.DEFAULT_RANDOM_STATE, "verbose": 1}
     args = build_parser().parse_args(["train"])
     assert args.threads == QuantumMNISTClassifier().n_threads
 
@@ -212,11 +212,13 @@ def test_changing_an_estimator_default_changes_the_cli(monkeypatch):
     init = QuantumMNISTClassifier.__init__
     monkeypatch.setattr(init, "__kwdefaults__", init.__kwdefaults__ | changed)
     monkeypatch.setattr(init, "__defaults__", ("pca",))
-    params = cli._classifier(build_parser().parse_args(["train"])).get_params(deep=False)
+    params = cli_options.classifier_from_args(build_parser().parse_args(["train"])).get_params(
+        deep=False
+    )
     assert {name: params[name] for name in changed} == changed
     assert params["encoder"] == "pca"
     args = build_parser().parse_args(["train", "--no-early-stopping", "--encoder", "none"])
-    params = cli._classifier(args).get_params(deep=False)
+    params = cli_options.classifier_from_args(args).get_params(deep=False)
     assert params["early_stopping"] is False and params["encoder"] is None
 
 
