@@ -33,8 +33,24 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from qmnist_qiskit import cli_options
 from qmnist_qiskit.circuits import PRESETS
+from qmnist_qiskit.cli_options import (
+    HelpFormatter,
+    Parser,
+    add_data_options,
+    add_estimator_options,
+    add_train_options,
+    add_training_data_options,
+    classifier_from_args,
+    data_source,
+    defaults_of,
+    estimator_defaults,
+    integer,
+    n_jobs_count,
+    n_threads,
+    positive_int,
+    seed,
+)
 from qmnist_qiskit.console import debugging, one_line_warnings, report_error, report_interrupt
 from qmnist_qiskit.engines.registry import VARIANT_NAMES
 from qmnist_qiskit.exceptions import QMNISTError
@@ -61,8 +77,8 @@ _USER_ERRORS = (QMNISTError, ValueError, OSError)
 
 # -- commands -----------------------------------------------------------------------------------
 def _train(args: argparse.Namespace) -> int:
-    classifier = cli_options.classifier_from_args(args)
-    source = cli_options.data_source(args)
+    classifier = classifier_from_args(args)
+    source = data_source(args)
     if args.dry_run:
         X_train, _ = source.load_subset("train", args.n_train, args.random_state)
         print(classifier.estimate_cost(X_train).table())
@@ -81,11 +97,11 @@ def _train(args: argparse.Namespace) -> int:
 
 def _search(args: argparse.Namespace) -> int:
     # Progress bars of fits running side by side, in other processes, would only interleave.
-    estimator = cli_options.classifier_from_args(args).set_params(verbose=0)
+    estimator = classifier_from_args(args).set_params(verbose=0)
     search_and_save(
         estimator,
         args.param,
-        cli_options.data_source(args),
+        data_source(args),
         args.output,
         n_train=args.n_train,
         seed=args.random_state,
@@ -112,8 +128,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ValueError("--shots needs --backend: without a device, evaluation is exact")
     classifier = QuantumMNISTClassifier.load(_model_path(args.model))
     # This machine's --threads, not the one the model was trained with.
-    classifier.set_params(n_threads=cli_options.n_threads(args))
-    X, y = cli_options.data_source(args).load_subset(args.subset, args.n_test, args.seed)
+    classifier.set_params(n_threads=n_threads(args))
+    X, y = data_source(args).load_subset(args.subset, args.n_test, args.seed)
     if backend is None:
         accuracy = classifier.score(X, y)
         print(f"{args.subset} accuracy on {len(X)} images: {accuracy:.4f}")
@@ -123,7 +139,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         X,
         y,
         backend,
-        shots=args.shots or cli_options.defaults_of(noisy_accuracy)["shots"],
+        shots=args.shots or defaults_of(noisy_accuracy)["shots"],
         path=args.path,
         mitigation=args.mitigation,
         seed=args.seed,
@@ -185,7 +201,7 @@ def _report(args: argparse.Namespace) -> int:
     timings = None
     if args.benchmark:
         timings = engine_timings()
-    source = cli_options.data_source(args)
+    source = data_source(args)
     X, y = source.load_subset("test", args.n_test, 0)
     path = write_report(
         args.model_dir, X, y, engine_timings=timings, class_names=source.class_names()
@@ -201,16 +217,16 @@ def build_parser() -> argparse.ArgumentParser:
     (``--random-state`` excepted: 0, so that runs repeat) and their choices from the
     package's own lists.
     """
-    defaults = cli_options.estimator_defaults()
-    parser = cli_options.Parser(
+    defaults = estimator_defaults()
+    parser = Parser(
         prog="qmnist",
-        formatter_class=cli_options.HelpFormatter,
+        formatter_class=HelpFormatter,
         description="Train and check quantum MNIST classifiers built on Qiskit circuits.",
     )
     cpus = os.cpu_count() or 1
     parser.add_argument(
         "--threads",
-        type=cli_options.integer(0, cpus),
+        type=integer(0, cpus),
         default=defaults["n_threads"] or 0,
         help="torch threads while the command runs, the estimators' n_threads, at most the "
         f"{cpus} CPUs here (default %(default)s, so that commands side by side do not "
@@ -224,13 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train = commands.add_parser(
         "train",
-        formatter_class=cli_options.HelpFormatter,
+        formatter_class=HelpFormatter,
         help="train a classifier (default: embedded data, statevector engine)",
         description="Train QuantumMNISTClassifier, print train/test accuracy, save the model "
         "(model.safetensors), metrics.json, history.json and loss_curve.png in --output. "
         "Ctrl-C stops training and saves the model as trained so far (exit status 130).",
     )
-    cli_options.add_train_options(train, defaults)
+    add_train_options(train, defaults)
     train.add_argument(
         "--dry-run",
         action="store_true",
@@ -241,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = commands.add_parser(
         "search",
-        formatter_class=cli_options.HelpFormatter,
+        formatter_class=HelpFormatter,
         help="cross-validated grid search over the classifier's parameters, here or on Dask",
         description="Grid search with GridSearchCV: every --param NAME=V1,V2,... is a grid "
         "axis over the estimator that the other options describe. Fits run in local processes "
@@ -249,8 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
         "search_scores.png (score against each parameter) to --output; prints the best "
         "parameters.",
     )
-    cli_options.add_training_data_options(search, "qmnist-search")
-    cli_options.add_estimator_options(search, defaults)
+    add_training_data_options(search, "qmnist-search")
+    add_estimator_options(search, defaults)
     grid = search.add_argument_group("search")
     grid.add_argument(
         "--param",
@@ -260,10 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="a parameter of QuantumMNISTClassifier and its values (ints, floats, None, "
         "true/false or text), e.g. --param reps=1,2,3 --param learning_rate=0.05,0.15; repeat",
     )
-    grid.add_argument("--cv", type=cli_options.integer(2), default=3, help="cross-validation folds")
+    grid.add_argument("--cv", type=integer(2), default=3, help="cross-validation folds")
     grid.add_argument(
         "--n-jobs",
-        type=cli_options.n_jobs_count,
+        type=n_jobs_count,
         help="fits at once (-1: every core, or every worker of the cluster); default 1 here, "
         "-1 with --scheduler",
     )
@@ -276,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.set_defaults(handler=_search)
 
     evaluate = commands.add_parser(
-        "evaluate", help="accuracy of a saved model", formatter_class=cli_options.HelpFormatter
+        "evaluate", help="accuracy of a saved model", formatter_class=HelpFormatter
     )
     evaluate.add_argument("model", type=Path, help="model file or the output directory of train")
     evaluate.add_argument(
@@ -284,13 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--n-test",
-        type=cli_options.positive_int,
+        type=positive_int,
         help="score a stratified random subset of this many images (default: all)",
     )
-    noisy = cli_options.defaults_of(noisy_accuracy)
+    noisy = defaults_of(noisy_accuracy)
     evaluate.add_argument(
         "--seed",
-        type=cli_options.seed,
+        type=seed,
         default=noisy["seed"],
         help="seed of the subset and, with --backend, of the layout, shots and calibration",
     )
@@ -302,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     device.add_argument(
         "--shots",
-        type=cli_options.positive_int,
+        type=positive_int,
         help=f"shots per image with --backend (default {noisy['shots']})",
     )
     device.add_argument(
@@ -318,47 +334,35 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="skip readout-error mitigation (M3, from the mthree package)",
     )
-    cli_options.add_data_options(evaluate)
+    add_data_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
 
     check = commands.add_parser(
         "gradcheck",
-        formatter_class=cli_options.HelpFormatter,
+        formatter_class=HelpFormatter,
         help="compare the loss gradient of every engine available here",
         description="Exit status 1 when exact engines differ by more than 1e-8 or shot "
         "engines by more than 5 standard errors.",
     )
-    checked = cli_options.defaults_of(gradcheck)
+    checked = defaults_of(gradcheck)
     check.add_argument(
         "--preset", choices=PRESETS, default=checked["preset"], help="circuit preset"
     )
     check.add_argument(
-        "--n-qubits",
-        type=cli_options.positive_int,
-        default=checked["n_qubits"],
-        help="wires of the circuit",
+        "--n-qubits", type=positive_int, default=checked["n_qubits"], help="wires of the circuit"
     )
     check.add_argument(
-        "--reps",
-        type=cli_options.positive_int,
-        default=checked["reps"],
-        help="layers (layered presets)",
+        "--reps", type=positive_int, default=checked["reps"], help="layers (layered presets)"
     )
     check.add_argument(
-        "--batch-size",
-        type=cli_options.positive_int,
-        default=checked["batch_size"],
-        help="images in the loss",
+        "--batch-size", type=positive_int, default=checked["batch_size"], help="images in the loss"
     )
     check.add_argument(
-        "--seed",
-        type=cli_options.seed,
-        default=checked["seed"],
-        help="seed of inputs, weights, labels",
+        "--seed", type=seed, default=checked["seed"], help="seed of inputs, weights, labels"
     )
     check.add_argument(
         "--shots",
-        type=cli_options.integer(2),
+        type=integer(2),
         default=checked["shots"],
         help="shots of the shot engines (at least 2: their standard errors need two samples)",
     )
@@ -372,22 +376,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser(
         "benchmark",
-        formatter_class=cli_options.HelpFormatter,
+        formatter_class=HelpFormatter,
         help="time the seed circuit's loss gradient per image on each engine",
         description="A quick in-process timing; the full studies are the scripts in benchmarks/.",
     )
-    timed = cli_options.defaults_of(engine_timings)
+    timed = defaults_of(engine_timings)
     bench.add_argument(
         "--n-qubits",
-        type=cli_options.positive_int,
+        type=positive_int,
         default=timed["n_qubits"],
         help="wires of the seed circuit",
     )
     bench.add_argument(
-        "--batch-size",
-        type=cli_options.positive_int,
-        default=timed["batch_size"],
-        help="images per gradient",
+        "--batch-size", type=positive_int, default=timed["batch_size"], help="images per gradient"
     )
     bench.add_argument(
         "--engines",
@@ -396,12 +397,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--repeats",
-        type=cli_options.positive_int,
+        type=positive_int,
         default=timed["repeats"],
         help="timings per engine (min kept)",
     )
     bench.add_argument(
-        "--seed", type=cli_options.seed, default=timed["seed"], help="seed of inputs and weights"
+        "--seed", type=seed, default=timed["seed"], help="seed of inputs and weights"
     )
     bench.add_argument(
         "--plot",
@@ -415,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser(
         "report",
-        formatter_class=cli_options.HelpFormatter,
+        formatter_class=HelpFormatter,
         help="plots and a Markdown report for a model trained by `qmnist train`",
         description="Writes training_curves.png, confusion_matrix.png, circuit.png and "
         "report.md into MODEL_DIR. The report has an engine speed section when MODEL_DIR holds "
@@ -430,11 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
         "and chart (engine_speed.png) in the report",
     )
     report.add_argument(
-        "--n-test",
-        type=cli_options.positive_int,
-        help="use a stratified random subset of N test images",
+        "--n-test", type=positive_int, help="use a stratified random subset of N test images"
     )
-    cli_options.add_data_options(report)
+    add_data_options(report)
     report.set_defaults(handler=_report)
     return parser
 
@@ -453,7 +452,7 @@ def _run(argv: Sequence[str] | None) -> int:
         # gradcheck and benchmark run torch with no estimator of ours: the block gives them
         # the same count, restored on return. A model that report loads keeps its saved
         # n_threads inside predict.
-        with torch_threads(cli_options.n_threads(args)):
+        with torch_threads(n_threads(args)):
             return args.handler(args)
     except _USER_ERRORS as exc:
         if debugging(args):
