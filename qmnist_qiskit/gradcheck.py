@@ -234,16 +234,15 @@ def device_variant(backend) -> EngineVariant:
     """
     from qiskit.transpiler import generate_preset_pass_manager
     from qiskit_aer import AerSimulator
-    from qiskit_ibm_runtime import EstimatorV2
 
-    from qmnist_qiskit.devices import fake_backend
+    from qmnist_qiskit.devices import fake_backend, runtime_primitive
 
     if isinstance(backend, str):
         backend = fake_backend(backend)
     noiseless = AerSimulator.from_backend(backend)
     noiseless.set_options(noise_model=None)
     options = {
-        "estimator": EstimatorV2(mode=noiseless),
+        "estimator": runtime_primitive("EstimatorV2", noiseless),
         "pass_manager": generate_preset_pass_manager(
             optimization_level=1, backend=backend, seed_transpiler=0
         ),

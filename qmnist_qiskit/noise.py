@@ -220,9 +220,9 @@ def _measured(isa_circuit: QuantumCircuit, physical: Sequence[int]) -> QuantumCi
 def _run_runtime(
     backend: BackendV2, circuit: QuantumCircuit, values: np.ndarray, shots: int, seed: int
 ) -> list[dict[int, int]]:
-    from qiskit_ibm_runtime import SamplerV2
+    from qmnist_qiskit.devices import runtime_primitive
 
-    sampler = SamplerV2(mode=backend)
+    sampler = runtime_primitive("SamplerV2", backend)
     sampler.options.default_shots = shots
     sampler.options.simulator.seed_simulator = seed
     try:
