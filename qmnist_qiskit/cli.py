@@ -39,6 +39,7 @@ from qmnist_qiskit.cli_options import (
     Parser,
     add_data_options,
     add_estimator_options,
+    add_table_options,
     add_train_options,
     add_training_data_options,
     classifier_from_args,
@@ -344,28 +345,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Exit status 1 when exact engines differ by more than 1e-8 or shot "
         "engines by more than 5 standard errors.",
     )
-    checked = defaults_of(gradcheck)
-    check.add_argument(
-        "--preset", choices=PRESETS, default=checked["preset"], help="circuit preset"
-    )
-    check.add_argument(
-        "--n-qubits", type=positive_int, default=checked["n_qubits"], help="wires of the circuit"
-    )
-    check.add_argument(
-        "--reps", type=positive_int, default=checked["reps"], help="layers (layered presets)"
-    )
-    check.add_argument(
-        "--batch-size", type=positive_int, default=checked["batch_size"], help="images in the loss"
-    )
-    check.add_argument(
-        "--seed", type=seed, default=checked["seed"], help="seed of inputs, weights, labels"
-    )
-    check.add_argument(
-        "--shots",
-        type=integer(2),
-        default=checked["shots"],
-        help="shots of the shot engines (at least 2: their standard errors need two samples)",
-    )
+    checked = [
+        ("--preset", "preset", PRESETS, "circuit preset"),
+        ("--n-qubits", "n_qubits", positive_int, "wires of the circuit"),
+        ("--reps", "reps", positive_int, "layers (layered presets)"),
+        ("--batch-size", "batch_size", positive_int, "images in the loss"),
+        ("--seed", "seed", seed, "seed of inputs, weights, labels"),
+        ("--shots", "shots", integer(2), "shots of the shot engines (2 or more, for errors)"),
+    ]
+    add_table_options(check, checked, defaults_of(gradcheck))
     check.add_argument(
         "--backend",
         help="also check a fake IBM backend's path (qiskit_ibm_runtime.fake_provider, e.g. "
@@ -380,29 +368,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="time the seed circuit's loss gradient per image on each engine",
         description="A quick in-process timing; the full studies are the scripts in benchmarks/.",
     )
-    timed = defaults_of(engine_timings)
-    bench.add_argument(
-        "--n-qubits",
-        type=positive_int,
-        default=timed["n_qubits"],
-        help="wires of the seed circuit",
-    )
-    bench.add_argument(
-        "--batch-size", type=positive_int, default=timed["batch_size"], help="images per gradient"
-    )
+    timed = [
+        ("--n-qubits", "n_qubits", positive_int, "wires of the seed circuit"),
+        ("--batch-size", "batch_size", positive_int, "images per gradient"),
+        ("--repeats", "repeats", positive_int, "timings per engine (min kept)"),
+        ("--seed", "seed", seed, "seed of inputs and weights"),
+    ]
+    add_table_options(bench, timed, defaults_of(engine_timings))
     bench.add_argument(
         "--engines",
         help=f"comma-separated engine variants, of {', '.join(VARIANT_NAMES)} (default: "
         f"{','.join(DEFAULT_ENGINES)})",
-    )
-    bench.add_argument(
-        "--repeats",
-        type=positive_int,
-        default=timed["repeats"],
-        help="timings per engine (min kept)",
-    )
-    bench.add_argument(
-        "--seed", type=seed, default=timed["seed"], help="seed of inputs and weights"
     )
     bench.add_argument(
         "--plot",

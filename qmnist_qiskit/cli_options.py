@@ -236,8 +236,18 @@ ESTIMATOR_OPTIONS = (
 )
 
 
+def add_table_options(parser, rows, defaults: dict) -> None:
+    """One option per row ``(flag, parameter, type or tuple of choices, help)``, its default
+    ``defaults[parameter]`` (a function's or the estimator's own: the CLI keeps no copies)."""
+    for flag, name, kind, text in rows:
+        read = {"choices": kind} if isinstance(kind, tuple) else {"type": kind}
+        parser.add_argument(flag, default=defaults[name], help=text, **read)
+
+
 def add_estimator_options(parser: argparse.ArgumentParser, defaults: dict) -> None:
     """The options of ``QuantumMNISTClassifier``, with its defaults and the package's choices."""
+    from qmnist_qiskit.classifier import FINE_TUNE_FROM
+
     groups = {name: parser.add_argument_group(name) for name in ("model", "training", "engine")}
     model, training, engine = groups["model"], groups["training"], groups["engine"]
     model.add_argument(
@@ -246,14 +256,14 @@ def add_estimator_options(parser: argparse.ArgumentParser, defaults: dict) -> No
         default=_text_of(defaults["encoder"], _ENCODERS),
         help="image encoder (none: the data are already features)",
     )
-    for group, flag, name, kind, text in ESTIMATOR_OPTIONS:
-        read = {"choices": kind} if isinstance(kind, tuple) else {"type": kind}
-        groups[group].add_argument(flag, default=defaults[name], help=text, **read)
+    for group, *row in ESTIMATOR_OPTIONS:
+        add_table_options(groups[group], [row], defaults)
     training.add_argument(
         "--fine-tune",
         choices=tuple(_FINE_TUNE),
         default=_text_of(defaults["fine_tune"], _FINE_TUNE),
-        help="also train the autoencoder through the circuit (auto: from 20,000 images)",
+        help="also train the autoencoder through the circuit (auto: from "
+        f"{FINE_TUNE_FROM:,} images)",
     )
     training.add_argument(
         "--early-stopping",
