@@ -105,6 +105,17 @@ def test_every_preset_matches_qiskit(preset, exact_outputs, monkeypatch):
     )
 
 
+def _assert_paths_agree(circuit, observables, x, theta, inputs, monkeypatch) -> None:
+    """A circuit of one input ``x`` and one weight ``theta`` on both paths (theta = 0.9)."""
+    simulator = StatevectorSimulator(circuit, observables, input_params=[x], weight_params=[theta])
+    inputs = torch.tensor(inputs, dtype=torch.float64)
+    weights = torch.tensor([0.9], dtype=torch.float64)
+    torch_path = _evaluate(simulator, inputs, weights, False, monkeypatch)
+    compiled = _evaluate(simulator, inputs, weights, True, monkeypatch)
+    assert simulator._executor.compiled() is not None
+    _assert_close(compiled, torch_path)
+
+
 def test_diagonal_and_pauli_observables_match_torch_path(monkeypatch):
     """Two-qubit diagonals (rzz, cp) and X/Y observables: kinds the presets do not use."""
     theta, x = Parameter("theta"), Parameter("x")
@@ -118,13 +129,7 @@ def test_diagonal_and_pauli_observables_match_torch_path(monkeypatch):
     circuit.cx(2, 0)
     circuit.ry(theta, 1)
     observables = [SparsePauliOp(["XYZ", "YIX", "ZZI"], [0.5, -1.0, 2.0]), SparsePauliOp("IXY")]
-    simulator = StatevectorSimulator(circuit, observables, input_params=[x], weight_params=[theta])
-    inputs = torch.tensor([[0.3], [1.1], [-0.7]], dtype=torch.float64)
-    weights = torch.tensor([0.9], dtype=torch.float64)
-    torch_path = _evaluate(simulator, inputs, weights, False, monkeypatch)
-    compiled = _evaluate(simulator, inputs, weights, True, monkeypatch)
-    assert simulator._executor.compiled() is not None
-    _assert_close(compiled, torch_path)
+    _assert_paths_agree(circuit, observables, x, theta, [[0.3], [1.1], [-0.7]], monkeypatch)
 
 
 def test_operations_within_and_across_tiles_match_torch_path(monkeypatch):
@@ -143,13 +148,8 @@ def test_operations_within_and_across_tiles_match_torch_path(monkeypatch):
     circuit.cx(0, 12)
     circuit.ry(theta, 12)
     observables = [SparsePauliOp(["X" + "I" * 12, "IIYIIIIIIIIIX", "Z" * 13], [1.0, 0.5, -0.3])]
-    simulator = StatevectorSimulator(circuit, observables, input_params=[x], weight_params=[theta])
-    inputs = torch.tensor([[0.3], [1.1], [-0.7], [2.0], [0.1]], dtype=torch.float64)
-    weights = torch.tensor([0.9], dtype=torch.float64)
-    torch_path = _evaluate(simulator, inputs, weights, False, monkeypatch)
-    compiled = _evaluate(simulator, inputs, weights, True, monkeypatch)
-    assert simulator._executor.compiled() is not None
-    _assert_close(compiled, torch_path)
+    inputs = [[0.3], [1.1], [-0.7], [2.0], [0.1]]
+    _assert_paths_agree(circuit, observables, x, theta, inputs, monkeypatch)
 
 
 def test_unsupported_programs_run_on_the_torch_path(monkeypatch):
