@@ -210,7 +210,7 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         ``min(epochs, max(1, max_samples // n_samples))`` passes, so its work is bounded
         whatever the data size (``None``: always ``epochs``). The default, 240,000, leaves the
         embedded 4,000 images their 12 epochs and gives 60,000 images 4; the fit time and
-        accuracy that gives on Fashion-MNIST are in ``benchmarks/results/full_size.md``.
+        accuracy that gives on Fashion-MNIST are in ``benchmarks/results/default_fashion.md``.
     early_stopping : bool
         Hold out ``validation_fraction`` of the training data and stop when its loss has not
         improved by ``tol`` for ``n_iter_no_change`` epochs; the best weights are kept.
