@@ -249,6 +249,12 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         Progress bars when positive: the autoencoder's, then one over all the training
         batches (samples per second, time left, the epoch, its running loss and accuracy).
         ``0`` writes nothing.
+    max_shots : int or None
+        Budget: :meth:`fit` and :meth:`partial_fit` refuse, before any work (before the
+        encoder trains), a run whose shots (:meth:`estimate_cost`) would exceed it, with a
+        :class:`~qmnist_qiskit.cost.BudgetExceededError` giving the figures.
+    max_qpu_seconds : float or None
+        Budget on the estimated QPU seconds, refused the same way.
     checkpoint : str, path or None
         A directory where :meth:`fit` keeps a checkpoint (``checkpoint.safetensors``,
         replaced atomically) every ``checkpoint_every`` mini-batches, at the end of every
@@ -268,12 +274,6 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         aside) on the same data; anything else is refused before training. A checkpoint
         of a finished fit gives that fit's model at once. A parameter, like
         ``warm_start``, because scikit-learn's ``fit`` takes data only.
-    max_shots : int or None
-        Budget: :meth:`fit` and :meth:`partial_fit` refuse, before any work (before the
-        encoder trains), a run whose shots (:meth:`estimate_cost`) would exceed it, with a
-        :class:`~qmnist_qiskit.cost.BudgetExceededError` giving the figures.
-    max_qpu_seconds : float or None
-        Budget on the estimated QPU seconds, refused the same way.
     **optimizer_arguments
         ``optimizer__NAME=value``: arguments of the optimiser (see ``optimizer``).
 
