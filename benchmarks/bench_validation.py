@@ -7,13 +7,16 @@ training data and scores it on the rest: the embedded split's 4,000 training ima
 ``100 + SEED``, apart from the model's). It records validation and training accuracy, the
 fit's wall and CPU seconds (its own process time: on a machine that others load, CPU
 seconds are the better guide to an idle machine's wall time, though still above it) and the
-1-minute load average.
+1-minute load average. ``--autoencoder JSON`` makes the encoder
+``MNISTAutoencoder(random_state=SEED, **JSON)`` instead of the default ``"autoencoder"``
+(so its pretraining can be varied; ``fine_tune="auto"`` still fine-tunes it), and the log's
+``params`` then carry it under ``"autoencoder"``.
 
 Run one configuration per process (several can run side by side; timings then share the
 CPU)::
 
     python benchmarks/bench_validation.py run --name ft --config '{"fine_tune": true}' \\
-        --seeds 0 1 [--data-dir DIR] --log runs.jsonl
+        --seeds 0 1 [--data-dir DIR] [--autoencoder '{"epochs": 15}'] --log runs.jsonl
     python benchmarks/bench_validation.py collect runs.jsonl --output validation
 
 ``collect`` writes the logged runs, grouped by configuration, to
@@ -32,7 +35,7 @@ import numpy as np
 from results_io import write_results
 from sklearn.model_selection import train_test_split
 
-from qmnist_qiskit import QuantumMNISTClassifier, load_mnist
+from qmnist_qiskit import MNISTAutoencoder, QuantumMNISTClassifier, load_mnist
 
 FULL_SIZE_VALIDATION = 10_000
 
@@ -43,16 +46,27 @@ def _split(data_dir: Path | None, seed: int):
     return train_test_split(X, y, test_size=test_size, stratify=y, random_state=100 + seed)
 
 
-def run(name: str, config: dict, seeds: list[int], data_dir: Path | None, log: Path) -> None:
+def run(
+    name: str,
+    config: dict,
+    seeds: list[int],
+    data_dir: Path | None,
+    log: Path,
+    autoencoder: dict | None = None,
+) -> None:
+    params = config if autoencoder is None else {**config, "autoencoder": autoencoder}
     for seed in seeds:
         X_train, X_val, y_train, y_val = _split(data_dir, seed)
-        classifier = QuantumMNISTClassifier(random_state=seed, **config)
+        options = dict(config)
+        if autoencoder is not None:
+            options["encoder"] = MNISTAutoencoder(random_state=seed, **autoencoder)
+        classifier = QuantumMNISTClassifier(random_state=seed, **options)
         wall, cpu = time.perf_counter(), time.process_time()
         classifier.fit(X_train, y_train)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         record = {
             "name": name,
-            "params": config,
+            "params": params,
             "data": "embedded" if data_dir is None else str(data_dir),
             "seed": seed,
             "n_train": len(y_train),
@@ -128,13 +142,20 @@ def main() -> None:
     one.add_argument("--seeds", type=int, nargs="+", default=[0])
     one.add_argument("--data-dir", type=Path, default=None)
     one.add_argument("--log", type=Path, required=True)
+    one.add_argument(
+        "--autoencoder",
+        default=None,
+        help="MNISTAutoencoder parameters as JSON: the encoder becomes "
+        "MNISTAutoencoder(random_state=SEED, **JSON)",
+    )
     gather = commands.add_parser("collect", help="write the logged runs as a results file")
     gather.add_argument("log", type=Path)
     gather.add_argument("--output", default="validation")
     gather.add_argument("--note", default=None, help="a line on how the runs were made")
     args = parser.parse_args()
     if args.command == "run":
-        run(args.name, json.loads(args.config), args.seeds, args.data_dir, args.log)
+        autoencoder = None if args.autoencoder is None else json.loads(args.autoencoder)
+        run(args.name, json.loads(args.config), args.seeds, args.data_dir, args.log, autoencoder)
     else:
         collect(args.log, args.output, args.note)
 
