@@ -122,7 +122,7 @@ def _compile(compiler: list[str], target: Path) -> str | None:
         error = ""
         # -march=native first; a compiler that refuses it still builds portable code.
         for flags in (_FLAGS + _NATIVE_FLAGS, _FLAGS):
-            result = _run([*compiler, *flags, "-o", str(built), str(source)])
+            result = _run([*compiler, *flags, "-o", str(built), str(source), "-lm"])
             if result.returncode == 0:
                 os.replace(built, target)
                 return None
@@ -163,7 +163,12 @@ def _find_or_build() -> tuple[ctypes.CDLL | None, LibraryStatus]:
         library = ctypes.CDLL(str(target))
     except OSError as exc:
         return None, LibraryStatus(reason=f"loading {target} failed: {exc}")
-    for name in ("qmnist_expectations", "qmnist_gradients"):
+    for name in (
+        "qmnist_expectations",
+        "qmnist_gradients",
+        "qmnist_rotation_runs",
+        "qmnist_rotation_runs_backward",
+    ):
         getattr(library, name).restype = ctypes.c_int
     seconds = time.perf_counter() - began
     return library, LibraryStatus(path=target, compiled=compiled, seconds=seconds)
@@ -366,3 +371,75 @@ def compiled_program(
     if any(row is None for row in table) or _library() is None:
         return None
     return CompiledProgram(table, vectors, num_qubits, paulis)
+
+
+class CompiledRotationRuns:
+    """Products of runs of ``rx``/``ry``/``rz`` rotations in C, forward and backward (see
+    :class:`~qmnist_qiskit.engines.statevector.rotation_runs.RotationRuns`): each sample's
+    runs are chains of quaternion products in one call, instead of a tree of batched torch
+    operations. Built by :func:`compiled_rotation_runs`.
+
+    ``runs``: each run's gates in the order they act, as ``(angle column, axis)`` with axis
+    0, 1, 2 for ``rx``, ``ry``, ``rz``.
+    """
+
+    def __init__(self, runs: Sequence[Sequence[tuple[int, int]]], num_angles: int) -> None:
+        starts = [0]
+        for run in runs:
+            starts.append(starts[-1] + len(run))
+        self.num_angles = num_angles
+        self.num_runs = len(runs)
+        self._starts = torch.tensor(starts, dtype=torch.int64)
+        self._columns = torch.tensor([c for run in runs for c, _ in run], dtype=torch.int64)
+        self._axes = torch.tensor([a for run in runs for _, a in run], dtype=torch.int64)
+        self._longest = max((len(run) for run in runs), default=0)
+
+    def _table(self) -> list[ctypes.c_void_p]:
+        return [
+            ctypes.c_void_p(self._starts.data_ptr()),
+            ctypes.c_void_p(self._columns.data_ptr()),
+            ctypes.c_void_p(self._axes.data_ptr()),
+        ]
+
+    def forward(self, angles: torch.Tensor) -> torch.Tensor:
+        """``(rows, runs, 2, 2)`` complex128 from contiguous float64 ``angles``
+        ``(rows, num_angles)``."""
+        rows = angles.shape[0]
+        result = torch.empty(rows, self.num_runs, 2, 2, dtype=torch.complex128)
+        _library().qmnist_rotation_runs(
+            ctypes.c_int64(rows),
+            ctypes.c_int64(self.num_angles),
+            ctypes.c_void_p(angles.data_ptr()),
+            ctypes.c_int64(self.num_runs),
+            *self._table(),
+            ctypes.c_void_p(result.data_ptr()),
+        )
+        return result
+
+    def backward(self, angles: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        """The gradient ``(rows, num_angles)`` of the angles for the incoming gradient
+        ``grad`` ``(rows, runs, 2, 2)`` of :meth:`forward`'s result."""
+        grad = grad.to(torch.complex128).contiguous()
+        result = torch.zeros(angles.shape[0], self.num_angles, dtype=torch.float64)
+        work = torch.empty(10 * max(1, self._longest), dtype=torch.float64)
+        _library().qmnist_rotation_runs_backward(
+            ctypes.c_int64(angles.shape[0]),
+            ctypes.c_int64(self.num_angles),
+            ctypes.c_void_p(angles.data_ptr()),
+            ctypes.c_int64(self.num_runs),
+            *self._table(),
+            ctypes.c_void_p(grad.data_ptr()),
+            ctypes.c_void_p(result.data_ptr()),
+            ctypes.c_void_p(work.data_ptr()),
+        )
+        return result
+
+
+def compiled_rotation_runs(
+    runs: Sequence[Sequence[tuple[int, int]]], num_angles: int
+) -> CompiledRotationRuns | None:
+    """The runs in C form, or ``None`` where the torch path must multiply them (no compiled
+    library; whether the compiled path is switched off is the caller's check, at each call)."""
+    if _library() is None:
+        return None
+    return CompiledRotationRuns(runs, num_angles)

@@ -27,6 +27,7 @@ KINDS = {"unitary1": 0, "diagonal2": 1, "monomial": 2}
 """Operation kinds of the program table."""
 
 SOURCE = r"""
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -494,6 +495,102 @@ static void seed_of(const program_t *p, const vd *state, int64_t first, const do
         }
         begin = end;
     }
+}
+
+/* Products of runs of Pauli rotations (the binding step before the sweeps). A rotation
+   R_P(t) = cos(t/2) I - i sin(t/2) P is the unit quaternion (cos(t/2), sin(t/2) e_P) and
+   U2 U1 is the Hamilton product q2 q1, so each run's product is a chain of quaternion
+   products, written out as the 2x2 matrix w I - i (x X + y Y + z Z).
+   angles: (rows, num_angles); run r's gates are gate_column[g], gate_axis[g] (0, 1, 2 for
+   x, y, z) for g in [run_start[r], run_start[r + 1]), in the order they act;
+   out: (rows, runs, 2, 2) complex, interleaved. */
+typedef struct { double w, x, y, z; } quat;
+
+static inline quat hamilton(quat a, quat b) {
+    quat r = {a.w * b.w - a.x * b.x - a.y * b.y - a.z * b.z,
+              a.w * b.x + a.x * b.w + a.y * b.z - a.z * b.y,
+              a.w * b.y + a.y * b.w + a.z * b.x - a.x * b.z,
+              a.w * b.z + a.z * b.w + a.x * b.y - a.y * b.x};
+    return r;
+}
+
+static inline quat conj_quat(quat a) {
+    quat r = {a.w, -a.x, -a.y, -a.z};
+    return r;
+}
+
+static inline quat rotation(double angle, int64_t axis, double *c, double *s) {
+    *c = cos(0.5 * angle);
+    *s = sin(0.5 * angle);
+    quat q = {*c, 0.0, 0.0, 0.0};
+    if (axis == 0) q.x = *s;
+    else if (axis == 1) q.y = *s;
+    else q.z = *s;
+    return q;
+}
+
+int qmnist_rotation_runs(int64_t rows, int64_t num_angles, const double *angles, int64_t runs,
+                         const int64_t *run_start, const int64_t *gate_column,
+                         const int64_t *gate_axis, double *out) {
+    double c, s;
+    for (int64_t n = 0; n < rows; n++) {
+        const double *row = angles + n * num_angles;
+        for (int64_t r = 0; r < runs; r++) {
+            quat q = {1.0, 0.0, 0.0, 0.0};
+            for (int64_t g = run_start[r]; g < run_start[r + 1]; g++)
+                q = hamilton(rotation(row[gate_column[g]], gate_axis[g], &c, &s), q);
+            double *m = out + (n * runs + r) * 8;
+            m[0] = q.w;  m[1] = -q.z;   /* w - i z */
+            m[2] = -q.y; m[3] = -q.x;   /* -y - i x */
+            m[4] = q.y;  m[5] = -q.x;   /* y - i x */
+            m[6] = q.w;  m[7] = q.z;    /* w + i z */
+        }
+    }
+    return 0;
+}
+
+/* The backward pass of qmnist_rotation_runs: `grad` (rows, runs, 2, 2) complex, torch's
+   convention (d/d re + i d/d im), is added into `grad_angles` (rows, num_angles). With
+   Q = A_k q_k B_k (A_k the gates after gate k, B_k those before), dQ/dq_k contracted with
+   G is conj(A_k) G conj(B_k); conj(A_k) is built from the last gate backwards and the B_k
+   are kept from a first pass. `work`: 10 doubles per gate of the longest run. */
+int qmnist_rotation_runs_backward(int64_t rows, int64_t num_angles, const double *angles,
+                                  int64_t runs, const int64_t *run_start,
+                                  const int64_t *gate_column, const int64_t *gate_axis,
+                                  const double *grad, double *grad_angles, double *work) {
+    quat *gates = (quat *)work;
+    double c, s;
+    int64_t longest = 0;
+    for (int64_t r = 0; r < runs; r++)
+        if (run_start[r + 1] - run_start[r] > longest) longest = run_start[r + 1] - run_start[r];
+    quat *before = gates + longest;
+    double *cs = (double *)(before + longest); /* cos, sin per gate: 2 * longest doubles */
+    for (int64_t n = 0; n < rows; n++) {
+        const double *row = angles + n * num_angles;
+        double *grad_row = grad_angles + n * num_angles;
+        for (int64_t r = 0; r < runs; r++) {
+            int64_t first = run_start[r], length = run_start[r + 1] - first;
+            if (length == 0) continue;
+            const double *m = grad + (n * runs + r) * 8;
+            quat h = {m[0] + m[6], -m[3] - m[5], -m[2] + m[4], -m[1] + m[7]};
+            quat b = {1.0, 0.0, 0.0, 0.0};
+            for (int64_t k = 0; k < length; k++) {
+                before[k] = b;
+                gates[k] = rotation(row[gate_column[first + k]], gate_axis[first + k], &c, &s);
+                cs[2 * k] = c;
+                cs[2 * k + 1] = s;
+                b = hamilton(gates[k], b);
+            }
+            for (int64_t k = length - 1; k >= 0; k--) {
+                quat g = hamilton(h, conj_quat(before[k]));
+                int64_t axis = gate_axis[first + k];
+                double along = axis == 0 ? g.x : axis == 1 ? g.y : g.z;
+                grad_row[gate_column[first + k]] += 0.5 * (cs[2 * k] * along - cs[2 * k + 1] * g.w);
+                h = hamilton(conj_quat(gates[k]), h);
+            }
+        }
+    }
+    return 0;
 }
 
 /* Pauli expectations (batch, num_columns). `work`: 2 blocks of

@@ -1,12 +1,18 @@
 """Products of runs of ``rx``/``ry``/``rz`` rotations as unit quaternions, with a written-out
-backward pass: real arithmetic on four components instead of complex 2x2 products."""
+backward pass: real arithmetic on four components instead of complex 2x2 products. On the
+CPU in complex128 the compiled library multiplies them (one C call forward, one backward:
+:class:`~qmnist_qiskit.engines.statevector.native.CompiledRotationRuns`); the torch tree
+below runs elsewhere, and where the compiled path is off or unavailable."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
 import torch
+
+from qmnist_qiskit.engines.statevector import native
 
 ROTATIONS = ("rx", "ry", "rz")
 
@@ -79,6 +85,22 @@ class _RotationProducts(torch.autograd.Function):
         return 0.5 * (cos * along_axis - sin * grads[0]), None
 
 
+class _CompiledRotationProducts(torch.autograd.Function):
+    """:class:`~qmnist_qiskit.engines.statevector.native.CompiledRotationRuns` as an autograd
+    function: ``forward(angles (N, A), table)`` returns ``(N, R, 2, 2)`` complex128."""
+
+    @staticmethod
+    def forward(ctx, angles: torch.Tensor, table: native.CompiledRotationRuns) -> torch.Tensor:
+        ctx.table = table
+        ctx.save_for_backward(angles)
+        return table.forward(angles)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (angles,) = ctx.saved_tensors
+        return ctx.table.backward(angles, grad), None
+
+
 def _quaternion_matrices(quaternion: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Quaternions ``(4, ...)`` as matrices ``w I - i (x X + y Y + z Z)`` ``(..., 2, 2)``."""
     w, x, y, z = quaternion.unbind(0)
@@ -128,6 +150,9 @@ class RotationRuns:
         device: torch.device | str,
     ) -> None:
         self.dtype = dtype
+        self._runs = [[(column, ROTATIONS.index(name)) for column, name in run] for run in runs]
+        self._num_angles = num_angles
+        self._compilable = dtype == torch.complex128 and torch.device(device).type == "cpu"
         real = torch.empty((), dtype=dtype).real.dtype
         buckets: dict[int, list[int]] = {}
         for position, run in enumerate(runs):
@@ -156,8 +181,16 @@ class RotationRuns:
             else torch.as_tensor(inverse, device=device)
         )
 
+    @functools.cached_property
+    def _compiled_table(self) -> native.CompiledRotationRuns | None:
+        return native.compiled_rotation_runs(self._runs, self._num_angles)
+
     def __call__(self, angles: torch.Tensor) -> torch.Tensor:
         """``(N, R, 2, 2)``: each run's product, from ``angles`` ``(N, num_angles)``."""
+        if self._compilable and angles.dtype == torch.float64 and native.compiled_path_enabled():
+            table = self._compiled_table
+            if table is not None:
+                return _CompiledRotationProducts.apply(angles.contiguous(), table)
         padded = torch.cat([angles, angles.new_zeros(angles.shape[0], 1)], dim=1)
         products = [
             _RotationProducts.apply(padded[:, columns], axes) for columns, axes in self._buckets

@@ -22,6 +22,7 @@ from qiskit.quantum_info import SparsePauliOp
 
 from qmnist_qiskit.circuits import ENTANGLEMENTS, PRESETS, preset_circuit
 from qmnist_qiskit.engines.statevector import native
+from qmnist_qiskit.engines.statevector.rotation_runs import RotationRuns
 from qmnist_qiskit.engines.statevector.simulator import StatevectorSimulator
 
 TOLERANCE = 1e-12
@@ -88,6 +89,38 @@ def test_compiled_equals_torch_path(
         compiled = _evaluate(simulator, inputs, weights, True, monkeypatch, input_grad)
         assert simulator._executor.compiled() is not None
     _assert_close(compiled, torch_path)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    lengths=st.lists(st.integers(0, 40), min_size=1, max_size=12),
+    num_angles=st.integers(1, 9),
+    rows=st.integers(1, 6),
+    seed=st.integers(0, 2**16),
+)
+def test_compiled_rotation_runs_equal_the_torch_tree(lengths, num_angles, rows, seed):
+    """The C chains of quaternion products against the torch tree (padding, buckets, order),
+    forward and backward, with angles read many times and runs of every length up to 40."""
+    rng = np.random.default_rng(seed)
+    names = ("rx", "ry", "rz")
+    runs = [
+        [(int(rng.integers(num_angles)), names[int(rng.integers(3))]) for _ in range(length)]
+        for length in lengths
+    ]
+    products = RotationRuns(runs, num_angles, torch.complex128, "cpu")
+    angles = torch.tensor(rng.uniform(-7, 7, (rows, num_angles)))
+    probe = torch.tensor(rng.normal(size=(rows, len(runs), 2, 2, 2))).view(torch.complex128)
+    probe = probe.squeeze(-1)
+    results = []
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for flag in ("0", "1"):
+            monkeypatch.setenv(native.DISABLE_VARIABLE, flag)
+            leaf = angles.clone().requires_grad_(True)
+            values = products(leaf)
+            (values * probe).real.sum().backward()
+            results.append((values.detach(), leaf.grad))
+    assert products._compiled_table is not None
+    _assert_close(results[1], results[0])
 
 
 @pytest.mark.parametrize("preset", PRESETS)
