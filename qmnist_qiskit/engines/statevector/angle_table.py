@@ -3,18 +3,38 @@
 Angles that are polynomials of degree at most two in the parameters (the forms Qiskit's library
 and the presets produce: ``a*x + b``, ``w*(x - c)``, ``w*x``, sums and products of parameters)
 are compiled once into index and coefficient tensors, so all of them come from one gather, one
-product and one ``index_add``; any other expression is evaluated by its own torch tree (the
-general fallback of :mod:`~qmnist_qiskit.engines.statevector.expressions`).
+product and one ``index_add`` (on the CPU in float64, one call of the compiled library:
+:class:`~qmnist_qiskit.engines.statevector.native.CompiledAngleTerms`); any other expression
+is evaluated by its own torch tree (the general fallback of
+:mod:`~qmnist_qiskit.engines.statevector.expressions`).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
+from qmnist_qiskit.engines.statevector import native
 from qmnist_qiskit.engines.statevector.expressions import TorchExpression
+
+
+class _CompiledTerms(torch.autograd.Function):
+    """:class:`~qmnist_qiskit.engines.statevector.native.CompiledAngleTerms` as an autograd
+    function: ``forward(values (rows, V), terms)`` returns the polynomial angles."""
+
+    @staticmethod
+    def forward(ctx, values: torch.Tensor, terms: native.CompiledAngleTerms) -> torch.Tensor:
+        ctx.terms = terms
+        ctx.save_for_backward(values)
+        return terms.forward(values)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (values,) = ctx.saved_tensors
+        return ctx.terms.backward(values, grad), None
 
 
 class AngleTable:
@@ -93,6 +113,27 @@ class AngleTable:
         self.targets = torch.as_tensor(self._targets, device=device)
         return self
 
+    @functools.cached_property
+    def _compiled_terms(self) -> native.CompiledAngleTerms | None:
+        return native.compiled_angle_terms(
+            self._coefficients, self._factors, self._targets, self.num_polynomial
+        )
+
+    def _polynomial(self, values: torch.Tensor) -> torch.Tensor:
+        """The polynomial angles ``(rows, num_polynomial)`` of ``values``."""
+        if (
+            values.dtype == torch.float64
+            and values.device.type == "cpu"
+            and native.compiled_path_enabled()
+            and self._compiled_terms is not None
+        ):
+            return _CompiledTerms.apply(values.contiguous(), self._compiled_terms)
+        terms = values[:, self.factors[0]] * values[:, self.factors[1]] * self.coefficients
+        angles = torch.zeros(
+            values.shape[0], self.num_polynomial, dtype=values.dtype, device=values.device
+        )
+        return angles.index_add(1, self.targets, terms)
+
     def __call__(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Angles ``(rows, len(expressions))``, angle ``k`` in column ``column[k]``.
 
@@ -109,11 +150,7 @@ class AngleTable:
             values = torch.cat([weights, ones], dim=1)
         parts = []
         if self.num_polynomial:
-            terms = values[:, self.factors[0]] * values[:, self.factors[1]] * self.coefficients
-            angles = torch.zeros(
-                rows, self.num_polynomial, dtype=values.dtype, device=values.device
-            )
-            parts.append(angles.index_add(1, self.targets, terms))
+            parts.append(self._polynomial(values))
         if self.general:
             columns: list[torch.Tensor | None] = [
                 inputs[:, i] if self.with_inputs else None for i in range(self.num_inputs)

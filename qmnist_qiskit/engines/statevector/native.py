@@ -168,6 +168,8 @@ def _find_or_build() -> tuple[ctypes.CDLL | None, LibraryStatus]:
         "qmnist_gradients",
         "qmnist_rotation_runs",
         "qmnist_rotation_runs_backward",
+        "qmnist_angle_terms",
+        "qmnist_angle_terms_backward",
     ):
         getattr(library, name).restype = ctypes.c_int
     seconds = time.perf_counter() - began
@@ -443,3 +445,65 @@ def compiled_rotation_runs(
     if _library() is None:
         return None
     return CompiledRotationRuns(runs, num_angles)
+
+
+class CompiledAngleTerms:
+    """The polynomial angles of an
+    :class:`~qmnist_qiskit.engines.statevector.angle_table.AngleTable` in C, forward and
+    backward: one pass over each row's terms instead of two gathers, a product and an
+    ``index_add`` (and their backward passes) over the whole batch. Built by
+    :func:`compiled_angle_terms`.
+
+    ``coefficients``, ``factors`` ``(2, terms)`` and ``targets``: term ``t`` adds
+    ``coefficients[t] * values[factors[0, t]] * values[factors[1, t]]`` to angle
+    ``targets[t]`` of ``num_angles``.
+    """
+
+    def __init__(self, coefficients, factors, targets, num_angles: int) -> None:
+        self._coefficients = torch.as_tensor(coefficients, dtype=torch.float64).contiguous()
+        factors = torch.as_tensor(factors, dtype=torch.int64)
+        self._first = factors[0].contiguous()
+        self._second = factors[1].contiguous()
+        self._targets = torch.as_tensor(targets, dtype=torch.int64).contiguous()
+        self.num_angles = num_angles
+
+    def _arguments(self, values: torch.Tensor) -> list:
+        return [
+            ctypes.c_int64(values.shape[0]),
+            ctypes.c_int64(values.shape[1]),
+            ctypes.c_void_p(values.data_ptr()),
+            ctypes.c_int64(self._coefficients.numel()),
+            ctypes.c_void_p(self._coefficients.data_ptr()),
+            ctypes.c_void_p(self._first.data_ptr()),
+            ctypes.c_void_p(self._second.data_ptr()),
+            ctypes.c_void_p(self._targets.data_ptr()),
+            ctypes.c_int64(self.num_angles),
+        ]
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        """Angles ``(rows, num_angles)`` from contiguous float64 ``values``
+        ``(rows, num_values)``."""
+        result = torch.zeros(values.shape[0], self.num_angles, dtype=torch.float64)
+        _library().qmnist_angle_terms(*self._arguments(values), ctypes.c_void_p(result.data_ptr()))
+        return result
+
+    def backward(self, values: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        """The gradient of ``values`` for the incoming gradient ``grad`` of the angles."""
+        grad = grad.to(torch.float64).contiguous()
+        result = torch.zeros_like(values)
+        _library().qmnist_angle_terms_backward(
+            *self._arguments(values),
+            ctypes.c_void_p(grad.data_ptr()),
+            ctypes.c_void_p(result.data_ptr()),
+        )
+        return result
+
+
+def compiled_angle_terms(
+    coefficients, factors, targets, num_angles: int
+) -> CompiledAngleTerms | None:
+    """The terms in C form, or ``None`` where torch must evaluate them (no compiled library;
+    whether the compiled path is switched off is the caller's check, at each call)."""
+    if _library() is None:
+        return None
+    return CompiledAngleTerms(coefficients, factors, targets, num_angles)

@@ -497,6 +497,41 @@ static void seed_of(const program_t *p, const vd *state, int64_t first, const do
     }
 }
 
+/* Angles that are polynomials of degree two in the parameters (the binding's angle table):
+   angle[target[t]] += coefficient[t] * value[first[t]] * value[second[t]] over the terms t,
+   for each row of `values` (rows, num_values); `angles` (rows, num_angles) starts at zero. */
+int qmnist_angle_terms(int64_t rows, int64_t num_values, const double *values,
+                       int64_t num_terms, const double *coefficients, const int64_t *first,
+                       const int64_t *second, const int64_t *target, int64_t num_angles,
+                       double *angles) {
+    for (int64_t n = 0; n < rows; n++) {
+        const double *v = values + n * num_values;
+        double *a = angles + n * num_angles;
+        for (int64_t t = 0; t < num_terms; t++)
+            a[target[t]] += coefficients[t] * v[first[t]] * v[second[t]];
+    }
+    return 0;
+}
+
+/* Its backward pass: `grad` (rows, num_angles) is added into `grad_values`
+   (rows, num_values). */
+int qmnist_angle_terms_backward(int64_t rows, int64_t num_values, const double *values,
+                                int64_t num_terms, const double *coefficients,
+                                const int64_t *first, const int64_t *second,
+                                const int64_t *target, int64_t num_angles, const double *grad,
+                                double *grad_values) {
+    for (int64_t n = 0; n < rows; n++) {
+        const double *v = values + n * num_values, *g = grad + n * num_angles;
+        double *out = grad_values + n * num_values;
+        for (int64_t t = 0; t < num_terms; t++) {
+            double scaled = g[target[t]] * coefficients[t];
+            out[first[t]] += scaled * v[second[t]];
+            out[second[t]] += scaled * v[first[t]];
+        }
+    }
+    return 0;
+}
+
 /* Products of runs of Pauli rotations (the binding step before the sweeps). A rotation
    R_P(t) = cos(t/2) I - i sin(t/2) P is the unit quaternion (cos(t/2), sin(t/2) e_P) and
    U2 U1 is the Hamilton product q2 q1, so each run's product is a chain of quaternion

@@ -22,6 +22,8 @@ from qiskit.quantum_info import SparsePauliOp
 
 from qmnist_qiskit.circuits import ENTANGLEMENTS, PRESETS, preset_circuit
 from qmnist_qiskit.engines.statevector import native
+from qmnist_qiskit.engines.statevector.angle_table import AngleTable
+from qmnist_qiskit.engines.statevector.expressions import TorchExpression
 from qmnist_qiskit.engines.statevector.rotation_runs import RotationRuns
 from qmnist_qiskit.engines.statevector.simulator import StatevectorSimulator
 
@@ -120,6 +122,50 @@ def test_compiled_rotation_runs_equal_the_torch_tree(lengths, num_angles, rows, 
             (values * probe).real.sum().backward()
             results.append((values.detach(), leaf.grad))
     assert products._compiled_table is not None
+    _assert_close(results[1], results[0])
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    num_inputs=st.integers(1, 4),
+    num_weights=st.integers(1, 4),
+    num_angles=st.integers(1, 12),
+    with_inputs=st.booleans(),
+    shared=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_compiled_angle_terms_equal_the_torch_table(
+    num_inputs, num_weights, num_angles, with_inputs, shared, seed
+):
+    """Polynomial angles (constants, linear terms, products, squares; sums of them) from
+    the C terms against the gather and ``index_add``, values and both gradients."""
+    rng = np.random.default_rng(seed)
+    x = [Parameter(f"x{k}") for k in range(num_inputs)]
+    w = [Parameter(f"w{k}") for k in range(num_weights)]
+    pool = (x if with_inputs else []) + w
+    angles = []
+    for _ in range(num_angles):
+        a, b = (float(rng.uniform(-2, 2)) for _ in range(2))
+        p, q = (pool[int(rng.integers(len(pool)))] for _ in range(2))
+        angles.append([a * p + b, p * q, a * p * p - q, p + q * b, a * (p - b)][rng.integers(5)])
+    positions = {str(parameter): k for k, parameter in enumerate(x + w)}
+    expressions = [TorchExpression(angle, positions) for angle in angles]
+    table = AngleTable(expressions, num_inputs, num_inputs + num_weights, with_inputs)
+    table = table.to(torch.float64, torch.device("cpu"))
+    assert table.num_polynomial == num_angles
+    rows = int(rng.integers(1, 6))
+    inputs = torch.tensor(rng.normal(size=(rows, num_inputs)))
+    weights = torch.tensor(rng.normal(size=(1 if shared else rows, num_weights)))
+    probe = torch.tensor(rng.normal(size=(rows if with_inputs else len(weights), num_angles)))
+    results = []
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for flag in ("0", "1"):
+            monkeypatch.setenv(native.DISABLE_VARIABLE, flag)
+            leaves = [inputs.clone().requires_grad_(True), weights.clone().requires_grad_(True)]
+            values = table(*leaves)
+            (values * probe).sum().backward()
+            results.append((values.detach(), *(leaf.grad for leaf in leaves)))
+    assert table._compiled_terms is not None
     _assert_close(results[1], results[0])
 
 
