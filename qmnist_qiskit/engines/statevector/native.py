@@ -15,6 +15,11 @@ x86-64/ARM64 Linux or macOS, the torch path runs instead (same results) after on
 ``UserWarning``. ``QMNIST_QISKIT_COMPILED=0`` turns the compiled path off (no warning).
 Only complex128 programs on the CPU whose operations are single-qubit matrices, two-qubit
 diagonals and permutations with phases take it; everything else runs on the torch path.
+
+The same library binds the parameters before the sweeps (float64 on the CPU): the angle
+table's polynomial angles (:class:`CompiledAngleTerms`) and the products of runs of Pauli
+rotations (:class:`CompiledRotationRuns`), each one call forward and one backward instead of
+dozens of small torch operations over the batch.
 """
 
 from __future__ import annotations
