@@ -408,11 +408,15 @@ class CompiledRotationRuns:
             ctypes.c_void_p(self._axes.data_ptr()),
         ]
 
-    def forward(self, angles: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, angles: torch.Tensor, keep: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(rows, runs, 2, 2)`` complex128 from contiguous float64 ``angles``
-        ``(rows, num_angles)``."""
+        ``(rows, num_angles)``, and (``keep``) each gate's cosine and sine of the half angle
+        ``(rows, gates, 2)`` for :meth:`backward`."""
         rows = angles.shape[0]
         result = torch.empty(rows, self.num_runs, 2, 2, dtype=torch.complex128)
+        trig = torch.empty(rows, self._columns.numel(), 2, dtype=torch.float64) if keep else None
         _library().qmnist_rotation_runs(
             ctypes.c_int64(rows),
             ctypes.c_int64(self.num_angles),
@@ -420,19 +424,21 @@ class CompiledRotationRuns:
             ctypes.c_int64(self.num_runs),
             *self._table(),
             ctypes.c_void_p(result.data_ptr()),
+            ctypes.c_void_p(None if trig is None else trig.data_ptr()),
         )
-        return result
+        return result, trig
 
-    def backward(self, angles: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    def backward(self, trig: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
         """The gradient ``(rows, num_angles)`` of the angles for the incoming gradient
-        ``grad`` ``(rows, runs, 2, 2)`` of :meth:`forward`'s result."""
+        ``grad`` ``(rows, runs, 2, 2)`` of :meth:`forward`'s result (``trig``: what it
+        kept)."""
         grad = grad.to(torch.complex128).contiguous()
-        result = torch.zeros(angles.shape[0], self.num_angles, dtype=torch.float64)
-        work = torch.empty(10 * max(1, self._longest), dtype=torch.float64)
+        result = torch.zeros(trig.shape[0], self.num_angles, dtype=torch.float64)
+        work = torch.empty(4 * max(1, self._longest), dtype=torch.float64)
         _library().qmnist_rotation_runs_backward(
-            ctypes.c_int64(angles.shape[0]),
+            ctypes.c_int64(trig.shape[0]),
             ctypes.c_int64(self.num_angles),
-            ctypes.c_void_p(angles.data_ptr()),
+            ctypes.c_void_p(trig.data_ptr()),
             ctypes.c_int64(self.num_runs),
             *self._table(),
             ctypes.c_void_p(grad.data_ptr()),

@@ -554,26 +554,32 @@ static inline quat conj_quat(quat a) {
     return r;
 }
 
-static inline quat rotation(double angle, int64_t axis, double *c, double *s) {
-    *c = cos(0.5 * angle);
-    *s = sin(0.5 * angle);
-    quat q = {*c, 0.0, 0.0, 0.0};
-    if (axis == 0) q.x = *s;
-    else if (axis == 1) q.y = *s;
-    else q.z = *s;
+static inline quat rotation(double c, double s, int64_t axis) {
+    quat q = {c, 0.0, 0.0, 0.0};
+    if (axis == 0) q.x = s;
+    else if (axis == 1) q.y = s;
+    else q.z = s;
     return q;
 }
 
+/* `trig` (rows, gates, 2), when not NULL, keeps each gate's cos and sin of the half angle
+   for the backward pass. */
 int qmnist_rotation_runs(int64_t rows, int64_t num_angles, const double *angles, int64_t runs,
                          const int64_t *run_start, const int64_t *gate_column,
-                         const int64_t *gate_axis, double *out) {
-    double c, s;
+                         const int64_t *gate_axis, double *out, double *trig) {
+    int64_t gates = run_start[runs];
     for (int64_t n = 0; n < rows; n++) {
         const double *row = angles + n * num_angles;
         for (int64_t r = 0; r < runs; r++) {
             quat q = {1.0, 0.0, 0.0, 0.0};
-            for (int64_t g = run_start[r]; g < run_start[r + 1]; g++)
-                q = hamilton(rotation(row[gate_column[g]], gate_axis[g], &c, &s), q);
+            for (int64_t g = run_start[r]; g < run_start[r + 1]; g++) {
+                double c = cos(0.5 * row[gate_column[g]]), s = sin(0.5 * row[gate_column[g]]);
+                if (trig) {
+                    trig[2 * (n * gates + g)] = c;
+                    trig[2 * (n * gates + g) + 1] = s;
+                }
+                q = hamilton(rotation(c, s, gate_axis[g]), q);
+            }
             double *m = out + (n * runs + r) * 8;
             m[0] = q.w;  m[1] = -q.z;   /* w - i z */
             m[2] = -q.y; m[3] = -q.x;   /* -y - i x */
@@ -584,24 +590,20 @@ int qmnist_rotation_runs(int64_t rows, int64_t num_angles, const double *angles,
     return 0;
 }
 
-/* The backward pass of qmnist_rotation_runs: `grad` (rows, runs, 2, 2) complex, torch's
-   convention (d/d re + i d/d im), is added into `grad_angles` (rows, num_angles). With
-   Q = A_k q_k B_k (A_k the gates after gate k, B_k those before), dQ/dq_k contracted with
-   G is conj(A_k) G conj(B_k); conj(A_k) is built from the last gate backwards and the B_k
-   are kept from a first pass. `work`: 10 doubles per gate of the longest run. */
-int qmnist_rotation_runs_backward(int64_t rows, int64_t num_angles, const double *angles,
+/* The backward pass of qmnist_rotation_runs, from the `trig` its forward pass kept: `grad`
+   (rows, runs, 2, 2) complex, torch's convention (d/d re + i d/d im), is added into
+   `grad_angles` (rows, num_angles). With Q = A_k q_k B_k (A_k the gates after gate k, B_k
+   those before), dQ/dq_k contracted with G is conj(A_k) G conj(B_k); conj(A_k) is built
+   from the last gate backwards and the B_k are kept from a first pass. `work`: 4 doubles
+   per gate of the longest run. */
+int qmnist_rotation_runs_backward(int64_t rows, int64_t num_angles, const double *trig,
                                   int64_t runs, const int64_t *run_start,
                                   const int64_t *gate_column, const int64_t *gate_axis,
                                   const double *grad, double *grad_angles, double *work) {
-    quat *gates = (quat *)work;
-    double c, s;
-    int64_t longest = 0;
-    for (int64_t r = 0; r < runs; r++)
-        if (run_start[r + 1] - run_start[r] > longest) longest = run_start[r + 1] - run_start[r];
-    quat *before = gates + longest;
-    double *cs = (double *)(before + longest); /* cos, sin per gate: 2 * longest doubles */
+    quat *before = (quat *)work;
+    int64_t gates = run_start[runs];
     for (int64_t n = 0; n < rows; n++) {
-        const double *row = angles + n * num_angles;
+        const double *cs = trig + 2 * n * gates;
         double *grad_row = grad_angles + n * num_angles;
         for (int64_t r = 0; r < runs; r++) {
             int64_t first = run_start[r], length = run_start[r + 1] - first;
@@ -610,18 +612,18 @@ int qmnist_rotation_runs_backward(int64_t rows, int64_t num_angles, const double
             quat h = {m[0] + m[6], -m[3] - m[5], -m[2] + m[4], -m[1] + m[7]};
             quat b = {1.0, 0.0, 0.0, 0.0};
             for (int64_t k = 0; k < length; k++) {
+                int64_t g = first + k;
                 before[k] = b;
-                gates[k] = rotation(row[gate_column[first + k]], gate_axis[first + k], &c, &s);
-                cs[2 * k] = c;
-                cs[2 * k + 1] = s;
-                b = hamilton(gates[k], b);
+                b = hamilton(rotation(cs[2 * g], cs[2 * g + 1], gate_axis[g]), b);
             }
             for (int64_t k = length - 1; k >= 0; k--) {
-                quat g = hamilton(h, conj_quat(before[k]));
-                int64_t axis = gate_axis[first + k];
-                double along = axis == 0 ? g.x : axis == 1 ? g.y : g.z;
-                grad_row[gate_column[first + k]] += 0.5 * (cs[2 * k] * along - cs[2 * k + 1] * g.w);
-                h = hamilton(conj_quat(gates[k]), h);
+                int64_t g = first + k;
+                double c = cs[2 * g], s = cs[2 * g + 1];
+                quat d = hamilton(h, conj_quat(before[k]));
+                int64_t axis = gate_axis[g];
+                double along = axis == 0 ? d.x : axis == 1 ? d.y : d.z;
+                grad_row[gate_column[g]] += 0.5 * (c * along - s * d.w);
+                h = hamilton(conj_quat(rotation(c, s, axis)), h);
             }
         }
     }

@@ -92,13 +92,15 @@ class _CompiledRotationProducts(torch.autograd.Function):
     @staticmethod
     def forward(ctx, angles: torch.Tensor, table: native.CompiledRotationRuns) -> torch.Tensor:
         ctx.table = table
-        ctx.save_for_backward(angles)
-        return table.forward(angles)
+        products, trig = table.forward(angles, keep=angles.requires_grad)
+        if trig is not None:
+            ctx.save_for_backward(trig)
+        return products
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        (angles,) = ctx.saved_tensors
-        return ctx.table.backward(angles, grad), None
+        (trig,) = ctx.saved_tensors
+        return ctx.table.backward(trig, grad), None
 
 
 def _quaternion_matrices(quaternion: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
