@@ -92,7 +92,7 @@ class _CompiledRotationProducts(torch.autograd.Function):
     @staticmethod
     def forward(ctx, angles: torch.Tensor, table: native.CompiledRotationRuns) -> torch.Tensor:
         ctx.table = table
-        products, trig = table.forward(angles, keep=angles.requires_grad)
+        products, trig = table.forward(angles, keep=ctx.needs_input_grad[0])
         if trig is not None:
             ctx.save_for_backward(trig)
         return products
