@@ -95,7 +95,9 @@ def test_two_ranks_end_with_the_weights_of_one_process(tmp_path, children):
     expected = torch.nn.utils.parameters_to_vector(single.module_.parameters()).detach().numpy()
     rank0, rank1 = (np.load(tmp_path / f"weights{rank}.npy") for rank in range(2))
     np.testing.assert_array_equal(rank0, rank1)
-    np.testing.assert_allclose(rank0, expected, rtol=0, atol=1e-10)
+    # The all-reduce sums the two halves' gradients in another order than one process sums
+    # the batch; Adam's steps carry the rounding on (2.7e-10 after 2 epochs on an Intel Xeon).
+    np.testing.assert_allclose(rank0, expected, rtol=0, atol=1e-8)
     for rank in range(2):
         history = json.loads((tmp_path / f"history{rank}.json").read_text())
         for mine, theirs in zip(history, single.history_, strict=True):
