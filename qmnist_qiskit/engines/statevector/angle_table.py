@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from torch.autograd.function import once_differentiable
 
 from qmnist_qiskit.engines.statevector import native
 from qmnist_qiskit.engines.statevector.expressions import TorchExpression
@@ -32,6 +33,7 @@ class _CompiledTerms(torch.autograd.Function):
         return terms.forward(values)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         (values,) = ctx.saved_tensors
         return ctx.terms.backward(values, grad), None

@@ -348,7 +348,7 @@ class CompiledProgram:
             torch.zeros_like(tensor) if tensor is not None and flag else None
             for tensor, flag in zip(bound, wanted, strict=True)
         ]
-        grad_output = grad_output.to(torch.float64).contiguous()
+        grad_output = grad_output.resolve_neg().to(torch.float64).contiguous()
         program, arrays = self._program(bound, grads, grad_output.shape[0])
         flags = torch.tensor([grad is not None for grad in grads], dtype=torch.uint8)
         _library().qmnist_gradients(
@@ -380,6 +380,22 @@ def compiled_program(
     return CompiledProgram(table, vectors, num_qubits, paulis)
 
 
+def _check_table_input(tensor: torch.Tensor, columns: int, name: str) -> None:
+    """What the binding functions read: a contiguous float64 CPU tensor ``(rows, C)`` with
+    ``C >= columns`` (anything else would be misread, or read out of bounds)."""
+    if (
+        tensor.device.type != "cpu"
+        or tensor.dtype != torch.float64
+        or tensor.dim() != 2
+        or tensor.shape[1] < columns
+        or not tensor.is_contiguous()
+    ):
+        raise ValueError(
+            f"compiled binding needs contiguous float64 CPU {name} with at least {columns} "
+            f"columns, got {tuple(tensor.shape)} {tensor.dtype} on {tensor.device}"
+        )
+
+
 class CompiledRotationRuns:
     """Products of runs of ``rx``/``ry``/``rz`` rotations in C, forward and backward (see
     :class:`~qmnist_qiskit.engines.statevector.rotation_runs.RotationRuns`): each sample's
@@ -400,6 +416,7 @@ class CompiledRotationRuns:
         self._columns = torch.tensor([c for run in runs for c, _ in run], dtype=torch.int64)
         self._axes = torch.tensor([a for run in runs for _, a in run], dtype=torch.int64)
         self._longest = max((len(run) for run in runs), default=0)
+        self._num_read = max((c + 1 for run in runs for c, _ in run), default=0)
 
     def _table(self) -> list[ctypes.c_void_p]:
         return [
@@ -414,6 +431,7 @@ class CompiledRotationRuns:
         """``(rows, runs, 2, 2)`` complex128 from contiguous float64 ``angles``
         ``(rows, num_angles)``, and (``keep``) each gate's cosine and sine of the half angle
         ``(rows, gates, 2)`` for :meth:`backward`."""
+        _check_table_input(angles, self._num_read, "angles")
         rows = angles.shape[0]
         result = torch.empty(rows, self.num_runs, 2, 2, dtype=torch.complex128)
         trig = torch.empty(rows, self._columns.numel(), 2, dtype=torch.float64) if keep else None
@@ -432,7 +450,7 @@ class CompiledRotationRuns:
         """The gradient ``(rows, num_angles)`` of the angles for the incoming gradient
         ``grad`` ``(rows, runs, 2, 2)`` of :meth:`forward`'s result (``trig``: what it
         kept)."""
-        grad = grad.to(torch.complex128).contiguous()
+        grad = grad.resolve_conj().resolve_neg().to(torch.complex128).contiguous()
         result = torch.zeros(trig.shape[0], self.num_angles, dtype=torch.float64)
         work = torch.empty(4 * max(1, self._longest), dtype=torch.float64)
         _library().qmnist_rotation_runs_backward(
@@ -477,6 +495,7 @@ class CompiledAngleTerms:
         self._second = factors[1].contiguous()
         self._targets = torch.as_tensor(targets, dtype=torch.int64).contiguous()
         self.num_angles = num_angles
+        self._num_values = int(factors.max()) + 1 if factors.numel() else 0
 
     def _arguments(self, values: torch.Tensor) -> list:
         return [
@@ -494,13 +513,14 @@ class CompiledAngleTerms:
     def forward(self, values: torch.Tensor) -> torch.Tensor:
         """Angles ``(rows, num_angles)`` from contiguous float64 ``values``
         ``(rows, num_values)``."""
+        _check_table_input(values, self._num_values, "values")
         result = torch.zeros(values.shape[0], self.num_angles, dtype=torch.float64)
         _library().qmnist_angle_terms(*self._arguments(values), ctypes.c_void_p(result.data_ptr()))
         return result
 
     def backward(self, values: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
         """The gradient of ``values`` for the incoming gradient ``grad`` of the angles."""
-        grad = grad.to(torch.float64).contiguous()
+        grad = grad.resolve_neg().to(torch.float64).contiguous()
         result = torch.zeros_like(values)
         _library().qmnist_angle_terms_backward(
             *self._arguments(values),

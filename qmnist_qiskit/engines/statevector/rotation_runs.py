@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from torch.autograd.function import once_differentiable
 
 from qmnist_qiskit.engines.statevector import native
 
@@ -90,17 +91,20 @@ class _CompiledRotationProducts(torch.autograd.Function):
     function: ``forward(angles (N, A), table)`` returns ``(N, R, 2, 2)`` complex128."""
 
     @staticmethod
-    def forward(ctx, angles: torch.Tensor, table: native.CompiledRotationRuns) -> torch.Tensor:
+    def forward(
+        ctx, angles: torch.Tensor, table: native.CompiledRotationRuns, keep: bool
+    ) -> torch.Tensor:
         ctx.table = table
-        products, trig = table.forward(angles, keep=ctx.needs_input_grad[0])
+        products, trig = table.forward(angles, keep=keep)
         if trig is not None:
             ctx.save_for_backward(trig)
         return products
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (trig,) = ctx.saved_tensors
-        return ctx.table.backward(trig, grad), None
+        return ctx.table.backward(trig, grad), None, None
 
 
 def _quaternion_matrices(quaternion: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -189,10 +193,17 @@ class RotationRuns:
 
     def __call__(self, angles: torch.Tensor) -> torch.Tensor:
         """``(N, R, 2, 2)``: each run's product, from ``angles`` ``(N, num_angles)``."""
-        if self._compilable and angles.dtype == torch.float64 and native.compiled_path_enabled():
+        if (
+            self._compilable
+            and angles.dtype == torch.float64
+            and angles.device.type == "cpu"
+            and native.compiled_path_enabled()
+        ):
             table = self._compiled_table
             if table is not None:
-                return _CompiledRotationProducts.apply(angles.contiguous(), table)
+                # The cosines and sines are kept only when a backward pass can come.
+                keep = torch.is_grad_enabled() and angles.requires_grad
+                return _CompiledRotationProducts.apply(angles.contiguous(), table, keep)
         padded = torch.cat([angles, angles.new_zeros(angles.shape[0], 1)], dim=1)
         products = [
             _RotationProducts.apply(padded[:, columns], axes) for columns, axes in self._buckets

@@ -125,6 +125,33 @@ def test_compiled_rotation_runs_equal_the_torch_tree(lengths, num_angles, rows, 
     _assert_close(results[1], results[0])
 
 
+def test_compiled_rotation_runs_without_grad_conjugated_gradients_and_bad_input(monkeypatch):
+    """Forward under ``no_grad`` (nothing kept), an incoming gradient that is a lazy
+    conjugate view (``values.conj()`` in the loss), and tensors C must not read."""
+    runs = [[(0, "rx"), (2, "rz"), (1, "ry")], [(2, "ry")] * 5]
+    products = RotationRuns(runs, 3, torch.complex128, "cpu")
+    angles = torch.tensor([[0.3, -1.2, 2.5], [1.0, 0.4, -0.7]], dtype=torch.float64)
+    probe = torch.tensor([[1.0 + 2.0j, -0.5j], [0.3, 1.5 - 1.0j]]).view(2, 1, 2).expand(2, 2, 2)
+    probe = torch.stack([probe, probe.flip(-1)], dim=-2)
+    results = []
+    for flag in ("0", "1"):
+        monkeypatch.setenv(native.DISABLE_VARIABLE, flag)
+        leaf = angles.clone().requires_grad_(True)
+        with torch.no_grad():
+            quiet = products(leaf)
+        values = products(leaf)
+        (values.conj() * probe).real.sum().backward()
+        results.append((quiet, values.detach(), leaf.grad))
+    _assert_close(results[1], results[0])
+    table = products._compiled_table
+    with pytest.raises(ValueError, match="float64 CPU angles with at least 3 columns"):
+        table.forward(angles[:, :2].contiguous())
+    with pytest.raises(ValueError, match="float64"):
+        table.forward(angles.float())
+    with pytest.raises(ValueError, match="contiguous"):
+        table.forward(torch.zeros(3, 2, dtype=torch.float64).T)
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     num_inputs=st.integers(1, 4),
