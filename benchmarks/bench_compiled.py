@@ -35,7 +35,7 @@ import textwrap  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
-from bench_default_speed import step_seconds, time_steps  # noqa: E402
+from bench_default_speed import CIRCUITS, _module, step_seconds, time_steps  # noqa: E402
 from results_io import ROOT, machine, write_results  # noqa: E402
 
 from qmnist_qiskit import make_qnn  # noqa: E402
@@ -163,6 +163,53 @@ def _width(widths: dict) -> list[dict]:
     return rows
 
 
+BREAKDOWN = {
+    "compiled sweeps (gates, observables, adjoint pass)": (
+        "PauliExpectations",
+        "PauliExpectationsBackward",
+    ),
+    "binding: rotation runs (C)": (
+        "_CompiledRotationProducts",
+        "_CompiledRotationProductsBackward",
+    ),
+    "binding: polynomial angles (C)": ("_CompiledTerms", "_CompiledTermsBackward"),
+}
+"""Parts of the compiled step, by the autograd functions that run them (self CPU time)."""
+
+
+def _breakdown(batch: int = 256, steps: int = 5) -> dict:
+    """Where the compiled step's time goes: ``torch.profiler`` self CPU time over ``steps``
+    steps of the default model, by :data:`BREAKDOWN`; everything else (readout, loss, Adam,
+    torch glue between the calls) is "other". The profiler's own cost per operation falls
+    mostly on "other", so it is an upper bound there."""
+    from torch.profiler import ProfilerActivity, profile
+
+    module, _ = _module("dense", "statevector", {})
+    time_steps(module, CIRCUITS["dense"]["n_features"], batch, 1)  # builds and warms up
+    optimizer = torch.optim.Adam(module.parameters(), lr=0.1)
+    generator = torch.Generator().manual_seed(2)
+    inputs = torch.rand(batch, CIRCUITS["dense"]["n_features"], generator=generator).double()
+    targets = torch.randint(0, 10, (batch,), generator=generator)
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        for _ in range(steps):
+            loss = torch.nn.functional.cross_entropy(module(inputs * 3.14159), targets)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    self_us = {event.key: event.self_cpu_time_total for event in profiler.key_averages()}
+    total = sum(self_us.values())
+    parts = {name: sum(self_us.get(key, 0.0) for key in keys) for name, keys in BREAKDOWN.items()}
+    parts["other (readout, loss, Adam, torch glue; profiler overhead)"] = total - sum(
+        parts.values()
+    )
+    return {
+        "batch": batch,
+        "steps": steps,
+        "ms_per_step": {name: value / 1000 / steps for name, value in parts.items()},
+        "share": {name: value / total for name, value in parts.items()},
+    }
+
+
 def _markdown(result: dict) -> str:
     lines = [
         "# Compiled sweeps: the default model's training step, first call and width",
@@ -191,6 +238,18 @@ def _markdown(result: dict) -> str:
             f"- batch {batch}: before / compiled **{ratio['base_over_compiled']:.2f}x** "
             f"(goal at least 2x); torch kernels / compiled {ratio['torch_over_compiled']:.2f}x"
         )
+    breakdown = result.get("breakdown")
+    if breakdown:
+        lines += [
+            "",
+            f"Where the compiled step goes (batch {breakdown['batch']}, `torch.profiler` self "
+            f"CPU time over {breakdown['steps']} steps, which the profiler itself slows):",
+            "",
+            "| part | ms per step | share |",
+            "|---|---|---|",
+        ]
+        for name, share in breakdown["share"].items():
+            lines.append(f"| {name} | {breakdown['ms_per_step'][name]:.1f} | {100 * share:.0f}% |")
     first = result["first_call"]
     lines += [
         "",
@@ -259,6 +318,8 @@ def main() -> None:
         }
         for batch, _ in plan
     }
+    breakdown = _breakdown()
+    print(json.dumps(breakdown), flush=True)
     first_call = _first_call()
     print(json.dumps(first_call), flush=True)
     width = _width(
@@ -272,6 +333,7 @@ def main() -> None:
         "load_after": os.getloadavg()[0],
         "steps": steps,
         "ratios": ratios,
+        "breakdown": breakdown,
         "first_call": first_call,
         "width": width,
     }
