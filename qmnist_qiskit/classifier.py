@@ -251,8 +251,9 @@ class QuantumMNISTClassifier(ClassifierMixin, BaseEstimator):
         own), restored afterwards; ``None`` leaves torch's setting alone. The count is
         process-wide while a method runs, so estimators fitted in threads of one process
         share it. Default 1, so that fits side by side (a grid search, Dask workers) do not
-        oversubscribe the cores; on an idle machine a second thread is faster
-        (``benchmarks/results/statevector.md`` times both).
+        oversubscribe the cores. The statevector engine's compiled path runs on one thread
+        whatever this says (a second thread: 0.99x, ``benchmarks/results/statevector.md``);
+        the torch path and the other engines use them.
     verbose : int
         Progress bars when positive: the autoencoder's, then one over all the training
         batches (samples per second, time left, the epoch, its running loss and accuracy).
