@@ -28,6 +28,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -192,7 +193,7 @@ def _breakdown(batch: int = 256, steps: int = 5) -> dict:
     targets = torch.randint(0, 10, (batch,), generator=generator)
     with profile(activities=[ProfilerActivity.CPU]) as profiler:
         for _ in range(steps):
-            loss = torch.nn.functional.cross_entropy(module(inputs * 3.14159), targets)
+            loss = torch.nn.functional.cross_entropy(module(inputs * math.pi), targets)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

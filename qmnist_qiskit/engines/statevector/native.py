@@ -403,14 +403,14 @@ class CompiledRotationRuns:
     operations. Built by :func:`compiled_rotation_runs`.
 
     ``runs``: each run's gates in the order they act, as ``(angle column, axis)`` with axis
-    0, 1, 2 for ``rx``, ``ry``, ``rz``.
+    0, 1, 2 for ``rx``, ``ry``, ``rz``. The angles may have any number of columns beyond the
+    last one read: C steps through the rows by the tensor's own width.
     """
 
-    def __init__(self, runs: Sequence[Sequence[tuple[int, int]]], num_angles: int) -> None:
+    def __init__(self, runs: Sequence[Sequence[tuple[int, int]]]) -> None:
         starts = [0]
         for run in runs:
             starts.append(starts[-1] + len(run))
-        self.num_angles = num_angles
         self.num_runs = len(runs)
         self._starts = torch.tensor(starts, dtype=torch.int64)
         self._columns = torch.tensor([c for run in runs for c, _ in run], dtype=torch.int64)
@@ -429,7 +429,7 @@ class CompiledRotationRuns:
         self, angles: torch.Tensor, keep: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(rows, runs, 2, 2)`` complex128 from contiguous float64 ``angles``
-        ``(rows, num_angles)``, and (``keep``) each gate's cosine and sine of the half angle
+        ``(rows, A)``, and (``keep``) each gate's cosine and sine of the half angle
         ``(rows, gates, 2)`` for :meth:`backward`."""
         _check_table_input(angles, self._num_read, "angles")
         rows = angles.shape[0]
@@ -437,7 +437,7 @@ class CompiledRotationRuns:
         trig = torch.empty(rows, self._columns.numel(), 2, dtype=torch.float64) if keep else None
         _library().qmnist_rotation_runs(
             ctypes.c_int64(rows),
-            ctypes.c_int64(self.num_angles),
+            ctypes.c_int64(angles.shape[1]),
             ctypes.c_void_p(angles.data_ptr()),
             ctypes.c_int64(self.num_runs),
             *self._table(),
@@ -446,16 +446,16 @@ class CompiledRotationRuns:
         )
         return result, trig
 
-    def backward(self, trig: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
-        """The gradient ``(rows, num_angles)`` of the angles for the incoming gradient
-        ``grad`` ``(rows, runs, 2, 2)`` of :meth:`forward`'s result (``trig``: what it
-        kept)."""
+    def backward(self, trig: torch.Tensor, grad: torch.Tensor, width: int) -> torch.Tensor:
+        """The gradient ``(rows, width)`` of the angles (``width``: their columns) for the
+        incoming gradient ``grad`` ``(rows, runs, 2, 2)`` of :meth:`forward`'s result
+        (``trig``: what it kept)."""
         grad = grad.resolve_conj().resolve_neg().to(torch.complex128).contiguous()
-        result = torch.zeros(trig.shape[0], self.num_angles, dtype=torch.float64)
+        result = torch.zeros(trig.shape[0], width, dtype=torch.float64)
         work = torch.empty(4 * max(1, self._longest), dtype=torch.float64)
         _library().qmnist_rotation_runs_backward(
             ctypes.c_int64(trig.shape[0]),
-            ctypes.c_int64(self.num_angles),
+            ctypes.c_int64(width),
             ctypes.c_void_p(trig.data_ptr()),
             ctypes.c_int64(self.num_runs),
             *self._table(),
@@ -467,13 +467,13 @@ class CompiledRotationRuns:
 
 
 def compiled_rotation_runs(
-    runs: Sequence[Sequence[tuple[int, int]]], num_angles: int
+    runs: Sequence[Sequence[tuple[int, int]]],
 ) -> CompiledRotationRuns | None:
     """The runs in C form, or ``None`` where the torch path must multiply them (no compiled
     library; whether the compiled path is switched off is the caller's check, at each call)."""
     if _library() is None:
         return None
-    return CompiledRotationRuns(runs, num_angles)
+    return CompiledRotationRuns(runs)
 
 
 class CompiledAngleTerms:

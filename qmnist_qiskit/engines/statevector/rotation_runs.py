@@ -95,6 +95,7 @@ class _CompiledRotationProducts(torch.autograd.Function):
         ctx, angles: torch.Tensor, table: native.CompiledRotationRuns, keep: bool
     ) -> torch.Tensor:
         ctx.table = table
+        ctx.width = angles.shape[1]
         products, trig = table.forward(angles, keep=keep)
         if trig is not None:
             ctx.save_for_backward(trig)
@@ -104,7 +105,7 @@ class _CompiledRotationProducts(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (trig,) = ctx.saved_tensors
-        return ctx.table.backward(trig, grad), None, None
+        return ctx.table.backward(trig, grad, ctx.width), None, None
 
 
 def _quaternion_matrices(quaternion: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -157,7 +158,6 @@ class RotationRuns:
     ) -> None:
         self.dtype = dtype
         self._runs = [[(column, ROTATIONS.index(name)) for column, name in run] for run in runs]
-        self._num_angles = num_angles
         self._compilable = dtype == torch.complex128 and torch.device(device).type == "cpu"
         real = torch.empty((), dtype=dtype).real.dtype
         buckets: dict[int, list[int]] = {}
@@ -189,7 +189,7 @@ class RotationRuns:
 
     @functools.cached_property
     def _compiled_table(self) -> native.CompiledRotationRuns | None:
-        return native.compiled_rotation_runs(self._runs, self._num_angles)
+        return native.compiled_rotation_runs(self._runs)
 
     def __call__(self, angles: torch.Tensor) -> torch.Tensor:
         """``(N, R, 2, 2)``: each run's product, from ``angles`` ``(N, num_angles)``."""

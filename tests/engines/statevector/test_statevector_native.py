@@ -144,6 +144,15 @@ def test_compiled_rotation_runs_without_grad_conjugated_gradients_and_bad_input(
         results.append((quiet, values.detach(), leaf.grad))
     _assert_close(results[1], results[0])
     table = products._compiled_table
+    # Columns past the last one read change nothing: C steps by the tensor's own width.
+    wider = torch.cat([angles, torch.full((2, 4), 9.0, dtype=torch.float64)], dim=1)
+    values, trig = table.forward(angles)
+    wide_values, wide_trig = table.forward(wider)
+    torch.testing.assert_close(wide_values, values, atol=0, rtol=0)
+    grad = table.backward(trig, probe, angles.shape[1])
+    wide_grad = table.backward(wide_trig, probe, wider.shape[1])
+    torch.testing.assert_close(wide_grad[:, :3], grad, atol=0, rtol=0)
+    assert not wide_grad[:, 3:].any()
     with pytest.raises(ValueError, match="float64 CPU angles with at least 3 columns"):
         table.forward(angles[:, :2].contiguous())
     with pytest.raises(ValueError, match="float64"):
